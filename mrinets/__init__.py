@@ -1,0 +1,12 @@
+"""mrinets: complex-valued Keras 3 layers and networks for MRI reconstruction."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+__version__ = "0.1.0"
+
+from mrinets.registry import hookimpl  # noqa: E402
+
+__all__ = ["__version__", "hookimpl"]

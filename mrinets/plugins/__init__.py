@@ -1,0 +1,34 @@
+"""The built-in plugin: registers everything mrinets ships.
+
+It goes through the same hooks a third-party package implements (see
+``mrinets.registry.hookspecs``), so built-in and plugin entries are looked up,
+listed and validated the same way.
+"""
+
+from mrinets.registry import hookimpl
+
+
+@hookimpl
+def register_layers(register):
+    from mrinets import layers
+
+    for name in layers.__all__:
+        obj = getattr(layers, name)
+        if isinstance(obj, type) and issubclass(obj, layers.ComplexLayer):
+            register(obj)
+
+
+@hookimpl
+def register_activations(register):
+    from mrinets.layers import activations
+
+    for name, fn in activations.COMPLEX_ACTIVATIONS.items():
+        register(fn, name=name)
+
+
+@hookimpl
+def register_initializers(register):
+    from mrinets.layers import initializers
+
+    for name, cls in initializers.COMPLEX_INITIALIZERS.items():
+        register(cls, name=name)
