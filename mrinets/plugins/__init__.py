@@ -14,7 +14,7 @@ def register_layers(register):
 
     for name in layers.__all__:
         obj = getattr(layers, name)
-        if isinstance(obj, type) and issubclass(obj, layers.ComplexLayer):
+        if isinstance(obj, type) and issubclass(obj, layers.ComplexLayer) and obj is not layers.ComplexLayer:
             register(obj)
 
 

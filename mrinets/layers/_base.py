@@ -1,0 +1,182 @@
+"""The base every mrinets layer derives from: real or complex by ``dtype``.
+
+Complex layers keep their weights as float real/imaginary pairs (every Keras
+optimizer and ``tf.distribute`` strategy handles those) and compute on the
+*stacked* real form: the real parts of all channels followed by the imaginary
+parts, along the channel axis. A complex tensor of shape ``(..., C)`` is stacked
+as a float tensor of shape ``(..., 2C)``.
+
+At the public boundary a complex layer takes and returns complex tensors. With
+``stacked=True`` it takes and returns the stacked form instead, so networks can
+chain layers and convert only at their edges.
+"""
+
+import keras
+import tensorflow as tf
+
+#: complex dtype -> dtype of its real/imaginary parts.
+COMPLEX_DTYPES = {"complex64": "float32", "complex128": "float64"}
+
+
+def is_complex_dtype(dtype):
+    """True for complex64/complex128 (names, tf or numpy dtypes)."""
+    return tf.as_dtype(dtype).is_complex if dtype is not None else False
+
+
+def to_stacked(z, axis=-1):
+    """Complex ``(..., C, ...)`` -> float ``(..., 2C, ...)``: [real, imag] along ``axis``."""
+    return tf.concat([tf.math.real(z), tf.math.imag(z)], axis=axis)
+
+
+def from_stacked(x, axis=-1):
+    """Float ``(..., 2C, ...)`` stacked along ``axis`` -> complex ``(..., C, ...)``."""
+    real, imag = tf.split(x, 2, axis=axis)
+    return tf.complex(real, imag)
+
+
+def split_stacked(x, axis=-1):
+    """Stacked float tensor -> (real, imag) float tensors."""
+    return tf.split(x, 2, axis=axis)
+
+
+def merge_stacked(real, imag, axis=-1):
+    """(real, imag) float tensors -> stacked float tensor."""
+    return tf.concat([real, imag], axis=axis)
+
+
+def invalid_argument(name, expected, value):
+    """The ValueError every mrinets argument check raises."""
+    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
+
+
+def _split_dtype(dtype):
+    """Layer ``dtype`` argument -> (Keras dtype policy for the weights, complex dtype or None)."""
+    if isinstance(dtype, dict):  # a serialized DTypePolicy
+        dtype = dtype.get("config", {}).get("name", dtype)
+    if isinstance(dtype, str) and dtype in COMPLEX_DTYPES:
+        return COMPLEX_DTYPES[dtype], dtype
+    if dtype is not None and not isinstance(dtype, (str, keras.DTypePolicy)) and is_complex_dtype(dtype):
+        name = tf.as_dtype(dtype).name
+        return COMPLEX_DTYPES[name], name
+    return dtype, None
+
+
+class ComplexLayer(keras.layers.Layer):
+    """Base of mrinets layers: real by default, complex with ``dtype="complex64"``.
+
+    Args:
+        stacked: complex layers only. When True, inputs and outputs are float
+            tensors in stacked form ([real, imag] along the channel axis).
+        dtype: ``"complex64"`` or ``"complex128"`` for a complex layer; anything
+            Keras accepts (``"float32"``, a policy, ...) for a real one.
+        **kwargs: base ``keras.layers.Layer`` arguments (name, trainable, ...).
+
+    Subclasses implement ``forward(x, training)`` on float tensors: real
+    inputs for a real layer, stacked ones for a complex layer, and set
+    ``channel_axis`` (the axis that is stacked).
+    """
+
+    channel_axis = -1
+
+    def __init__(self, *, stacked=False, dtype=None, **kwargs):
+        policy_dtype, complex_dtype = _split_dtype(dtype)
+        super().__init__(dtype=policy_dtype, **kwargs)
+        self.complex_dtype = complex_dtype
+        if stacked and complex_dtype is None:
+            raise invalid_argument("stacked", "False for a real layer (set dtype='complex64' to make it complex)", stacked)
+        self.stacked = bool(stacked)
+
+    @property
+    def is_complex(self):
+        return self.complex_dtype is not None
+
+    @property
+    def output_dtype(self):
+        """Dtype of the layer's outputs (complex unless real or stacked)."""
+        if self.is_complex and not self.stacked:
+            return self.complex_dtype
+        return self.compute_dtype if not self.is_complex else COMPLEX_DTYPES[self.complex_dtype]
+
+    def channels(self, input_shape):
+        """Number of (complex) channels in ``input_shape``."""
+        size = input_shape[self.channel_axis]
+        if size is None:
+            return None
+        return size // 2 if self.stacked else size
+
+    def call(self, inputs, training=None):
+        if not self.is_complex:
+            return self.forward(inputs, training=training)
+        if self.stacked:
+            if inputs.dtype.is_complex:
+                raise ValueError(
+                    f"Layer '{self.name}' has stacked=True and expects float inputs in stacked form; "
+                    f"received dtype {inputs.dtype.name}."
+                )
+            return self.forward(inputs, training=training)
+        inputs = tf.cast(inputs, self.complex_dtype)  # real inputs are complex with zero imaginary part
+        outputs = self.forward(to_stacked(inputs, self.channel_axis), training=training)
+        return from_stacked(outputs, self.channel_axis)
+
+    def forward(self, x, training=None):
+        raise NotImplementedError
+
+    def compute_output_spec(self, inputs, *args, **kwargs):
+        shape = self.compute_output_shape(inputs.shape)
+        return keras.KerasTensor(shape, dtype=self.output_dtype)
+
+    def add_complex_weight(self, name, shape, initializer, regularizer=None, constraint=None):
+        """Create weight ``name``: one variable when real, a ``name_real``/``name_imag`` pair when complex.
+
+        Returns the list of created variables ([w] or [w_real, w_imag]).
+        """
+        from mrinets.layers import initializers
+
+        if not self.is_complex:
+            return [self.add_weight(name=name, shape=shape, initializer=initializer,
+                                    regularizer=regularizer, constraint=constraint)]
+        real_init, imag_init = initializers.complex_pair(initializer, shape, self.complex_dtype)
+        return [
+            self.add_weight(name=f"{name}_{part}", shape=shape, initializer=init,
+                            regularizer=regularizer, constraint=constraint)
+            for part, init in (("real", real_init), ("imag", imag_init))
+        ]
+
+    def set_weight_arguments(self, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                             bias_regularizer, kernel_constraint, bias_constraint):
+        """Resolve the Keras-style activation/kernel/bias arguments of a layer with a kernel."""
+        from mrinets.layers import activations, initializers
+
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, complex=self.is_complex)
+        self.bias_initializer = initializers.get(bias_initializer, complex=self.is_complex)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+
+    def weight_arguments_config(self):
+        """The config entries of ``set_weight_arguments`` (plus ``activity_regularizer``)."""
+        serialize = keras.saving.serialize_keras_object
+        return {
+            "activation": self.activation.serialize(),
+            "use_bias": self.use_bias,
+            **{name: serialize(getattr(self, name)) for name in (
+                "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                "activity_regularizer", "kernel_constraint", "bias_constraint")},
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        if self.is_complex:
+            config["dtype"] = self.complex_dtype
+            config["stacked"] = self.stacked
+        return config
+
+
+def complex_value(variables):
+    """[w] -> w; [w_real, w_imag] -> complex tensor (read-only view of the weight)."""
+    if len(variables) == 1:
+        return tf.convert_to_tensor(variables[0])
+    return tf.complex(*variables)

@@ -1,0 +1,216 @@
+"""Complex activations, usable as functions, layers and ``activation="name"``.
+
+Each is defined once on (real, imag) float pairs, so the same code serves
+complex tensors and the stacked form networks use inside.
+
+- ``complex_relu`` (CReLU): ``relu(re) + i relu(im)``.
+- ``mod_relu``: ``relu(|z| + threshold) * z / |z|``.
+- ``zrelu``: ``z`` where ``0 <= arg(z) <= pi/2``, else 0.
+- ``cardioid``: ``0.5 (1 + cos(arg z)) z``.
+
+A Keras activation (``"relu"``, ``"tanh"``, ...) on a complex layer is applied
+to the real and imaginary parts separately: ``"relu"`` equals ``complex_relu``.
+"""
+
+import functools
+
+import keras
+import tensorflow as tf
+
+from mrinets.layers._base import ComplexLayer, invalid_argument, merge_stacked, split_stacked
+
+_EPSILON = 1e-12
+
+
+def _safe_abs(real, imag):
+    # Gradient-safe magnitude: finite at z = 0.
+    return tf.sqrt(real * real + imag * imag + _EPSILON)
+
+
+def _pair_complex_relu(real, imag):
+    return tf.nn.relu(real), tf.nn.relu(imag)
+
+
+def _pair_mod_relu(real, imag, threshold=0.0):
+    magnitude = _safe_abs(real, imag)
+    gain = tf.nn.relu(magnitude + threshold) / magnitude
+    return real * gain, imag * gain
+
+
+def _pair_zrelu(real, imag):
+    keep = tf.cast(tf.logical_and(real >= 0, imag >= 0), real.dtype)
+    return real * keep, imag * keep
+
+
+def _pair_cardioid(real, imag):
+    # cos(arg z) = re / |z|
+    gain = 0.5 * (1.0 + real / _safe_abs(real, imag))
+    return real * gain, imag * gain
+
+
+_PAIR_FUNCTIONS = {
+    "complex_relu": _pair_complex_relu,
+    "mod_relu": _pair_mod_relu,
+    "zrelu": _pair_zrelu,
+    "cardioid": _pair_cardioid,
+}
+
+
+def _on_complex(pair_function, z, **kwargs):
+    z = tf.convert_to_tensor(z)
+    if not z.dtype.is_complex:
+        raise TypeError(f"Expected a complex tensor, got dtype {z.dtype.name}.")
+    real, imag = pair_function(tf.math.real(z), tf.math.imag(z), **kwargs)
+    return tf.complex(real, imag)
+
+
+def complex_relu(z):
+    """CReLU of a complex tensor (any shape)."""
+    return _on_complex(_pair_complex_relu, z)
+
+
+def mod_relu(z, threshold=0.0):
+    """modReLU: ``relu(|z| + threshold) * z / |z|``; ``threshold`` <= 0 zeroes small magnitudes."""
+    return _on_complex(_pair_mod_relu, z, threshold=threshold)
+
+
+def zrelu(z):
+    """zReLU: keeps ``z`` in the first quadrant, zero elsewhere."""
+    return _on_complex(_pair_zrelu, z)
+
+
+def cardioid(z):
+    """Cardioid: ``0.5 (1 + cos(arg z)) z``."""
+    return _on_complex(_pair_cardioid, z)
+
+
+#: registry name -> function on complex tensors, registered by the built-in plugin.
+COMPLEX_ACTIVATIONS = {"complex_relu": complex_relu, "mod_relu": mod_relu, "zrelu": zrelu, "cardioid": cardioid}
+
+
+class ActivationFunction:
+    """An activation resolved for a layer: applies to real, complex or stacked tensors."""
+
+    def __init__(self, identifier, **kwargs):
+        self.identifier = identifier
+        self.kwargs = kwargs
+        if identifier is None:
+            self.pair = None
+            self.real = None
+        elif isinstance(identifier, str) and identifier in _PAIR_FUNCTIONS:
+            self.pair = functools.partial(_PAIR_FUNCTIONS[identifier], **kwargs)
+            self.real = None
+        elif isinstance(identifier, str) and _registered_complex(identifier) is not None:
+            plugin_fn = functools.partial(_registered_complex(identifier), **kwargs)
+            self.pair = lambda re, im: _unpack(plugin_fn(tf.complex(re, im)))
+            self.real = None
+        else:
+            if kwargs:
+                raise invalid_argument("activation", "no extra arguments for a Keras activation", kwargs)
+            real = keras.activations.get(identifier)
+            self.real = real
+            self.pair = lambda re, im: (real(re), real(im))
+
+    @property
+    def is_identity(self):
+        return self.identifier is None or self.identifier == "linear"
+
+    def on_real(self, x):
+        if self.is_identity:
+            return x
+        if self.real is None:
+            raise ValueError(
+                f"Activation {self.identifier!r} is complex-valued; use it on a complex layer "
+                "(dtype='complex64') or choose a real activation."
+            )
+        return self.real(x)
+
+    def on_stacked(self, x, axis=-1):
+        if self.is_identity:
+            return x
+        if self.real is not None:
+            return self.real(x)  # a split activation acts elementwise on the stacked form
+        return merge_stacked(*self.pair(*split_stacked(x, axis)), axis=axis)
+
+    def serialize(self):
+        if self.identifier is None:
+            return None
+        if isinstance(self.identifier, str):
+            return self.identifier if not self.kwargs else {"type": self.identifier, **self.kwargs}
+        return keras.activations.serialize(self.real)
+
+
+def _unpack(z):
+    return tf.math.real(z), tf.math.imag(z)
+
+
+def _registered_complex(name):
+    from mrinets import registry
+
+    if name in registry.names("activation"):
+        return registry.get("activation", name)
+    return None
+
+
+def get(identifier):
+    """Resolve ``activation=`` (None, a name, ``{"type": name, **kwargs}``, or a callable)."""
+    if isinstance(identifier, ActivationFunction):
+        return identifier
+    if isinstance(identifier, dict) and "type" in identifier:
+        kwargs = dict(identifier)
+        return ActivationFunction(kwargs.pop("type"), **kwargs)
+    return ActivationFunction(identifier)
+
+
+@keras.saving.register_keras_serializable(package="mrinets")
+class Activation(ComplexLayer):
+    """Applies an activation; complex-aware.
+
+    Args:
+        activation: a name (``"mod_relu"``, ``"relu"``, a plugin's), or a callable.
+        axis: channel axis of the stacked form (only used with ``stacked=True``).
+        **kwargs: arguments of the activation (e.g. ``threshold`` of mod_relu),
+            then base layer arguments (``dtype``, ``stacked``, ``name``).
+
+    Input/output: any shape; complex in, complex out (real for a real layer).
+    """
+
+    def __init__(self, activation, axis=-1, dtype=None, stacked=False, name=None, **activation_kwargs):
+        super().__init__(dtype=dtype, stacked=stacked, name=name)
+        self.activation = ActivationFunction(activation, **activation_kwargs)
+        self.channel_axis = axis
+
+    def forward(self, x, training=None):
+        if not self.is_complex:
+            return self.activation.on_real(x)
+        return self.activation.on_stacked(x, self.channel_axis)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"activation": self.activation.identifier, "axis": self.channel_axis, **self.activation.kwargs})
+        return config
+
+
+def _activation_layer(class_name, activation, doc):
+    def __init__(self, axis=-1, dtype="complex64", stacked=False, name=None, **kwargs):
+        Activation.__init__(self, activation, axis=axis, dtype=dtype, stacked=stacked, name=name, **kwargs)
+
+    def get_config(self):
+        config = Activation.get_config(self)
+        config.pop("activation")
+        return config
+
+    cls = type(class_name, (Activation,), {"__init__": __init__, "get_config": get_config, "__doc__": doc,
+                                            "__module__": __name__})
+    return keras.saving.register_keras_serializable(package="mrinets")(cls)
+
+
+ComplexReLU = _activation_layer("ComplexReLU", "complex_relu", "CReLU layer (complex64 by default).")
+ZReLU = _activation_layer("ZReLU", "zrelu", "zReLU layer (complex64 by default).")
+Cardioid = _activation_layer("Cardioid", "cardioid", "Cardioid layer (complex64 by default).")
+ModReLU = _activation_layer(
+    "ModReLU", "mod_relu", "modReLU layer (complex64 by default); ``threshold`` (float, default 0) shifts |z|."
+)
