@@ -1,0 +1,177 @@
+"""Multi-coil SENSE operators, root-sum-of-squares and ACS coil-map estimation.
+
+Shapes, with ``rank`` spatial axes (2 or 3 in practice):
+    image: `(batch, *spatial)` complex
+    maps:  `(batch, coils, *spatial)` complex coil sensitivities
+    kspace: `(batch, coils, *spatial)` complex, centered (see ``mrinets.ops.fftn``)
+    mask: real or bool, broadcastable to kspace, e.g. `(batch, 1, 1, W)` or `(batch, 1, H, W)`
+"""
+
+import tensorflow as tf
+
+from mrinets.ops.fft import _as_complex, check_rank, fftn, ifftn
+
+
+def _mask_like(mask, x):
+    mask = tf.convert_to_tensor(mask)
+    if mask.dtype == tf.bool:
+        mask = tf.cast(mask, x.dtype.real_dtype)
+    if mask.dtype.is_complex:
+        return tf.cast(mask, x.dtype)
+    return tf.complex(tf.cast(mask, x.dtype.real_dtype), tf.zeros([], x.dtype.real_dtype))
+
+
+def apply_mask(kspace, mask):
+    """Multiply ``kspace`` by a real/bool ``mask`` broadcastable to it; keeps the dtype."""
+    kspace = _as_complex(kspace, "kspace")
+    return kspace * _mask_like(mask, kspace)
+
+
+def sense_forward(image, maps, mask=None, rank=2):
+    """SENSE forward operator ``A x = M F (S x)``.
+
+    Args:
+        image: `(batch, *spatial)` complex image.
+        maps: `(batch, coils, *spatial)` coil maps (same dtype).
+        mask: optional sampling mask broadcastable to `(batch, coils, *spatial)`.
+        rank: number of spatial axes.
+
+    Returns:
+        `(batch, coils, *spatial)` k-space.
+    """
+    rank = check_rank(rank)
+    image = _as_complex(image, "image")
+    maps = _as_complex(maps, "maps")
+    kspace = fftn(maps * tf.expand_dims(image, -(rank + 1)), rank=rank)
+    return kspace if mask is None else apply_mask(kspace, mask)
+
+
+def sense_adjoint(kspace, maps, mask=None, rank=2):
+    """Adjoint SENSE operator ``A^H y = sum_c conj(S_c) F^H (M y)``; returns `(batch, *spatial)`."""
+    rank = check_rank(rank)
+    kspace = _as_complex(kspace, "kspace")
+    maps = _as_complex(maps, "maps")
+    if mask is not None:
+        kspace = apply_mask(kspace, mask)
+    return tf.reduce_sum(tf.math.conj(maps) * ifftn(kspace, rank=rank), axis=-(rank + 1))
+
+
+def sense_normal(image, maps, mask=None, rank=2, regularization=0.0):
+    """Normal operator ``(A^H A + regularization * I) x``; `(batch, *spatial)` in and out.
+
+    The mask is binary, so ``M^H M = M`` and it is applied once.
+    """
+    out = sense_adjoint(sense_forward(image, maps, mask, rank=rank), maps, None, rank=rank)
+    if isinstance(regularization, (int, float)) and regularization == 0:
+        return out
+    return out + tf.cast(regularization, out.dtype) * image
+
+
+def rss(x, axis=1, keepdims=False):
+    """Root-sum-of-squares over the coil ``axis``; real tensor of ``x``'s real dtype."""
+    x = tf.convert_to_tensor(x)
+    power = tf.math.real(x * tf.math.conj(x)) if x.dtype.is_complex else tf.square(x)
+    return tf.sqrt(tf.reduce_sum(power, axis=axis, keepdims=keepdims))
+
+
+def _center_run(profile, axis):
+    """1 on the contiguous run of nonzeros through index ``n // 2`` along ``axis``, else 0."""
+    profile = tf.experimental.numpy.moveaxis(profile, axis, -1)
+    center = tf.shape(profile)[-1] // 2
+    right = tf.math.cumprod(profile[..., center:], axis=-1)
+    left = tf.reverse(tf.math.cumprod(tf.reverse(profile[..., :center], [-1]), axis=-1), [-1])
+    run = tf.concat([left * right[..., :1], right], axis=-1)
+    return tf.experimental.numpy.moveaxis(run, -1, axis)
+
+
+def calibration_region(mask, axes=(-1,)):
+    """The fully sampled auto-calibration (ACS) region of a mask.
+
+    Args:
+        mask: real/bool mask, e.g. `(batch, 1, 1, W)` for line masks or `(batch, 1, H, W)`
+            for 2D (ky-kz) masks.
+        axes: the undersampled axes: `(-1,)` for line masks, `(-2, -1)` for 2D masks.
+
+    Returns:
+        float mask of ``mask``'s shape, 1 inside the central contiguous block of sampled points
+        (found along each axis through the center of the others), 0 elsewhere.
+    """
+    mask = tf.convert_to_tensor(mask)
+    mask = tf.cast(tf.not_equal(mask, tf.zeros([], mask.dtype)), tf.float32)
+    ndim = mask.shape.rank
+    axes = tuple(a % ndim for a in axes)
+    region = None
+    for axis in axes:
+        profile = mask
+        for other in axes:
+            if other != axis:
+                size = tf.shape(profile)[other]
+                profile = tf.gather(profile, [size // 2], axis=other)
+        run = _center_run(profile, axis)
+        region = run if region is None else region * run
+    return region
+
+
+def center_region(shape_last, num_low_frequencies, ndim):
+    """fastMRI's center lines: 1 on `[pad, pad + n)` with `pad = (W - n + 1) // 2` along the last axis.
+
+    ``num_low_frequencies`` is a scalar or a `(batch,)` integer tensor; the result has ``ndim``
+    dimensions and broadcasts against `(batch, ..., W)`.
+    """
+    n = tf.reshape(tf.cast(num_low_frequencies, tf.int32), [-1] + [1] * (ndim - 1))
+    idx = tf.reshape(tf.range(shape_last), [1] * (ndim - 1) + [-1])
+    pad = (shape_last - n + 1) // 2
+    return tf.cast((idx >= pad) & (idx < pad + n), tf.float32)
+
+
+def estimate_coil_maps(kspace, mask=None, num_low_frequencies=None, rank=2, axes=(-1,), eps=1e-8):
+    """Coil maps from the auto-calibration region, normalized by their RSS.
+
+    The k-space outside the ACS region is zeroed, transformed to low-resolution coil images,
+    and each is divided by the RSS over coils, so ``rss(maps) == 1`` wherever there is signal.
+
+    Args:
+        kspace: `(batch, coils, *spatial)` complex k-space (undersampled or full).
+        mask: sampling mask broadcastable to ``kspace``; its central fully sampled block
+            along ``axes`` is the ACS region (see ``calibration_region``).
+        num_low_frequencies: alternatively, the number of fastMRI center lines along the last
+            axis, a scalar or `(batch,)` tensor.
+        rank: number of spatial axes.
+        axes: the undersampled axes of ``mask``.
+        eps: added under the square root of the RSS.
+
+    Returns:
+        `(batch, coils, *spatial)` complex maps, ``kspace``'s dtype.
+    """
+    rank = check_rank(rank)
+    kspace = _as_complex(kspace, "kspace")
+    if num_low_frequencies is not None:
+        region = center_region(tf.shape(kspace)[-1], num_low_frequencies, kspace.shape.rank)
+    elif mask is not None:
+        region = calibration_region(mask, axes=axes)
+    else:
+        raise ValueError(
+            "Invalid value for argument `mask`. Expected a mask or `num_low_frequencies` to locate the "
+            "calibration region. Received: mask=None, num_low_frequencies=None"
+        )
+    images = ifftn(apply_mask(kspace, region), rank=rank)
+    norm = tf.sqrt(tf.square(rss(images, axis=-(rank + 1), keepdims=True)) + eps)
+    return images / tf.cast(norm, images.dtype)
+
+
+def center_crop(x, shape):
+    """Crop the trailing ``len(shape)`` axes of ``x`` to ``shape`` around their centers.
+
+    Uses fastMRI's convention: start at `(n - m) // 2`. Works for tensors and NumPy arrays.
+    """
+    shape = tuple(int(s) for s in shape)
+    slices = [slice(None)] * (len(x.shape) - len(shape))
+    for n, m in zip(x.shape[-len(shape) :], shape):
+        if n is None or m > n:
+            raise ValueError(
+                f"Invalid value for argument `shape`. Expected a crop no larger than the input {tuple(x.shape)}. "
+                f"Received: shape={shape}"
+            )
+        start = (n - m) // 2
+        slices.append(slice(start, start + m))
+    return x[tuple(slices)]
