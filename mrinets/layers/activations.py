@@ -167,17 +167,18 @@ class Activation(ComplexLayer):
     """Applies an activation; complex-aware.
 
     Args:
-        activation: a name (``"mod_relu"``, ``"relu"``, a plugin's), or a callable.
+        activation: a name (``"mod_relu"``, ``"relu"``, a plugin's), a
+            ``{"type": name, **arguments}`` mapping (e.g. ``{"type": "mod_relu",
+            "threshold": -0.1}``), or a callable.
         axis: channel axis of the stacked form (only used with ``stacked=True``).
-        **kwargs: arguments of the activation (e.g. ``threshold`` of mod_relu),
-            then base layer arguments (``dtype``, ``stacked``, ``name``).
+        **kwargs: base layer arguments (``dtype``, ``stacked``, ``name``, ...).
 
     Input/output: any shape; complex in, complex out (real for a real layer).
     """
 
-    def __init__(self, activation, axis=-1, dtype=None, stacked=False, name=None, **activation_kwargs):
-        super().__init__(dtype=dtype, stacked=stacked, name=name)
-        self.activation = ActivationFunction(activation, **activation_kwargs)
+    def __init__(self, activation, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = get(activation)
         self.channel_axis = axis
 
     def forward(self, x, training=None):
@@ -190,27 +191,45 @@ class Activation(ComplexLayer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"activation": self.activation.identifier, "axis": self.channel_axis, **self.activation.kwargs})
+        config.update({"activation": self.activation.serialize(), "axis": self.channel_axis})
         return config
 
 
-def _activation_layer(class_name, activation, doc):
-    def __init__(self, axis=-1, dtype="complex64", stacked=False, name=None, **kwargs):
-        Activation.__init__(self, activation, axis=axis, dtype=dtype, stacked=stacked, name=name, **kwargs)
+def _activation_layer(class_name, activation):
+    def __init__(self, axis=-1, dtype="complex64", **kwargs):
+        Activation.__init__(self, activation, axis=axis, dtype=dtype, **kwargs)
 
     def get_config(self):
         config = Activation.get_config(self)
         config.pop("activation")
         return config
 
+    doc = f"{activation} activation layer (complex64 by default); see ``Activation``."
     cls = type(class_name, (Activation,), {"__init__": __init__, "get_config": get_config, "__doc__": doc,
                                             "__module__": __name__})
     return keras.saving.register_keras_serializable(package="mrinets")(cls)
 
 
-ComplexReLU = _activation_layer("ComplexReLU", "complex_relu", "CReLU layer (complex64 by default).")
-ZReLU = _activation_layer("ZReLU", "zrelu", "zReLU layer (complex64 by default).")
-Cardioid = _activation_layer("Cardioid", "cardioid", "Cardioid layer (complex64 by default).")
-ModReLU = _activation_layer(
-    "ModReLU", "mod_relu", "modReLU layer (complex64 by default); ``threshold`` (float, default 0) shifts |z|."
-)
+ComplexReLU = _activation_layer("ComplexReLU", "complex_relu")
+ZReLU = _activation_layer("ZReLU", "zrelu")
+Cardioid = _activation_layer("Cardioid", "cardioid")
+
+
+@keras.saving.register_keras_serializable(package="mrinets")
+class ModReLU(Activation):
+    """modReLU layer (complex64 by default): ``relu(|z| + threshold) * z / |z|``.
+
+    Args:
+        threshold: float added to the magnitude; negative values zero small entries.
+        axis, **kwargs: see ``Activation``.
+    """
+
+    def __init__(self, threshold=0.0, axis=-1, dtype="complex64", **kwargs):
+        super().__init__({"type": "mod_relu", "threshold": float(threshold)}, axis=axis, dtype=dtype, **kwargs)
+        self.threshold = float(threshold)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("activation")
+        config["threshold"] = self.threshold
+        return config

@@ -37,6 +37,13 @@ def extract_patches(x, pool_size, strides, padding):
     return tf.transpose(patches, [0] + list(range(2, rank + 2)) + [1, rank + 2])
 
 
+def _padding_penalty(ones_shape_source, layer):
+    """-inf where a window entry is padding, 0 elsewhere: ``(N, *S', 1, P)``."""
+    ones = tf.ones_like(ones_shape_source)
+    valid = extract_patches(ones, layer.pool_size, layer.strides, layer.padding)
+    return tf.where(valid > 0, tf.zeros_like(valid), tf.fill(tf.shape(valid), tf.constant(-float("inf"), valid.dtype)))
+
+
 @keras.saving.register_keras_serializable(package="mrinets")
 class ComplexPooling(ComplexLayer):
     """N-D pooling, real or complex.
@@ -67,12 +74,26 @@ class ComplexPooling(ComplexLayer):
 
     def forward(self, x, training=None):
         x, batch_shape = _args.flatten_batch(x, self.rank + 2)
-        if self.pool_mode == "average" or not self.is_complex:
+        if self.is_complex and self.pool_mode == "max":
+            y = self.max_by_magnitude(x)
+        elif x.dtype == tf.float64 and self.rank == 3:
+            y = self.pool_by_patches(x)  # TF's CPU 3D pooling kernels have no float64
+        else:
             pool = keras.ops.max_pool if self.pool_mode == "max" else keras.ops.average_pool
             y = pool(x, self.pool_size, self.strides, self.padding, self.data_format)
-        else:
-            y = self.max_by_magnitude(x)
         return _args.unflatten_batch(y, batch_shape)
+
+    def pool_by_patches(self, x):
+        x = _to_channels_last(x, self.data_format, self.rank)
+        if self.pool_mode == "max":
+            y = tf.reduce_max(extract_patches(x, self.pool_size, self.strides, self.padding)
+                              + _padding_penalty(x[..., :1], self), axis=-1)
+        else:
+            window_sums = tf.reduce_sum(extract_patches(x, self.pool_size, self.strides, self.padding), -1)
+            counts = tf.reduce_sum(extract_patches(tf.ones_like(x[..., :1]), self.pool_size, self.strides,
+                                                   self.padding), -1)
+            y = window_sums / counts
+        return _from_channels_last(y, self.data_format, self.rank)
 
     def max_by_magnitude(self, x):
         x = _to_channels_last(x, self.data_format, self.rank)
