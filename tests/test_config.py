@@ -57,12 +57,12 @@ def open_net(name, **options):
 
 
 def weighted_net(parts, raw=None):
-    """A builder that receives built layers with weights and a raw config."""
-    return parts, raw
+    """A builder that receives layer factories with weights and a raw config."""
+    return [(part(), part.extra["weight"]) for part in parts], raw
 
 
 weighted_net.config_fields = {
-    "parts": Field(list, required=True, items=Field(ref=Ref("layer", build="instance", extra={"weight": Field(float, default=1.0)}))),
+    "parts": Field(list, required=True, items=Field(ref=Ref("layer", extra={"weight": Field(float, default=1.0)}))),
     "raw": Field(ref=Ref("layer", build="config", partial=True), nullable=True),
 }
 
@@ -387,12 +387,13 @@ def test_schema_fills_defaults_and_resolves_refs():
 
 
 def test_ref_build_modes_and_extra_keys():
-    weighted = Ref("layer", build="instance", extra={"weight": Field(float, default=1.0, min=0)})
+    weighted = Ref("layer", extra={"weight": Field(float, default=1.0, min=0)})
     schema = {"parts": Field(list, items=Field(ref=weighted), required=True), "raw": Field(ref=Ref("layer", build="config", partial=True))}
     cfg = config.validate({"parts": [{"type": "TinyConv", "filters": 1, "weight": 0.5}, {"type": "TinyConv", "filters": 3}], "raw": {"type": "TinyDense", "units": 2}}, schema)
     assert [part["weight"] for part in cfg["parts"]] == [0.5, 1.0]
-    built = config.build(cfg["parts"][0])  # the extra key is not passed to the constructor
-    assert isinstance(built, TinyConv) and built.filters == 1
+    spec = config.resolve(cfg["parts"][0])  # the extra key is not passed to the constructor
+    assert spec.extra == {"weight": 0.5} and spec().filters == 1
+    assert spec.to_config() == {"type": "TinyConv", "filters": 1, "weight": 0.5}
     error = problems_of(config.validate, {"parts": [{"type": "TinyConv", "filters": 1, "weight": -1}, "TinyConv"]}, schema)
     assert [str(p) for p in error.problems] == [
         "parts[0].weight: expected a number >= 0, got -1",
@@ -414,7 +415,11 @@ def test_ref_build_modes_and_extra_keys():
     assert isinstance(out.kwargs["sub"], config.Spec)  # undeclared nested refs are factories
     assert config.validate({"raw": "TinyDense", "parts": []}, schema)["raw"] == {"type": "TinyDense"}
     parts, raw = config.build({"type": "WeightedNet", "parts": [{"type": "TinyConv", "filters": 2, "weight": 3}], "raw": "TinyDense"}, "network")
-    assert isinstance(parts[0], TinyConv) and parts[0].filters == 2 and raw == {"type": "TinyDense"} and type(raw) is dict
+    (layer, weight), = parts
+    assert isinstance(layer, TinyConv) and layer.filters == 2 and weight == 3.0
+    assert raw == {"type": "TinyDense"} and type(raw) is dict
+    with pytest.raises(ValueError, match="argument `extra`"):
+        Ref("loss", build="instance", extra={"weight": Field(float)})
 
 
 def test_yaml_1_2_scalars():

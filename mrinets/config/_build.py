@@ -10,19 +10,21 @@ from mrinets.config._yaml import to_plain
 class Spec:
     """A resolved registry reference: ``obj`` (class or function) plus its keyword arguments.
 
-    Calling it builds the object: ``spec(**overrides)`` is ``obj(**kwargs, **overrides)``;
+    Calling it builds the object: ``spec(**overrides)`` is ``obj(**kwargs, **overrides)``
+    (``extra`` holds a ``Ref``'s extra keys, e.g. a loss ``weight``, not passed on);
     errors raised by the constructor come back as ``ConfigError`` citing the node's
     path and line. A network builder receives nested ``conv: Conv2D`` as a ``Spec``
     and calls ``conv(filters=32)`` once per block.
     """
 
-    def __init__(self, kind, name, obj, kwargs=None, *, path=(), line=None, source=None):
+    def __init__(self, kind, name, obj, kwargs=None, *, extra=None, path=(), line=None, source=None):
         if not callable(obj):
             raise TypeError(f"Invalid value for argument `obj`. Expected a class or function. Received: obj={obj!r}")
         self.kind = kind
         self.name = name
         self.obj = obj
         self.kwargs = dict(kwargs or {})
+        self.extra = dict(extra or {})
         self.path = tuple(path)
         self.line = line
         self.source = source
@@ -39,11 +41,13 @@ class Spec:
 
     def partial(self, **kwargs):
         """A new ``Spec`` with ``kwargs`` added (they win over existing ones)."""
-        return Spec(self.kind, self.name, self.obj, {**self.kwargs, **kwargs}, path=self.path, line=self.line, source=self.source)
+        return Spec(
+            self.kind, self.name, self.obj, {**self.kwargs, **kwargs}, extra=self.extra, path=self.path, line=self.line, source=self.source
+        )
 
     def to_config(self):
         """``{type: name, **kwargs}`` as plain data (nested specs included), e.g. for ``get_config``."""
-        return {"type": self.name, **{k: _unresolve(v) for k, v in self.kwargs.items()}}
+        return {"type": self.name, **{k: _unresolve(v) for k, v in self.kwargs.items()}, **_unresolve(self.extra)}
 
     def __eq__(self, other):
         return isinstance(other, Spec) and (self.kind, self.name, self.obj, self.kwargs) == (
@@ -88,7 +92,8 @@ def _convert(value, source):
 def _spec(node, source):
     extra = node.ref.extra
     kwargs = {k: _convert(v, source) for k, v in node.items() if k != "type" and k not in extra}
-    return Spec(node.ref.kind, node["type"], node.entry.obj, kwargs, path=node.path, line=node.line, source=source)
+    extras = {k: to_plain(v) for k, v in node.items() if k in extra}
+    return Spec(node.ref.kind, node["type"], node.entry.obj, kwargs, extra=extras, path=node.path, line=node.line, source=source)
 
 
 def resolve(node, kind=None, *, source=None):

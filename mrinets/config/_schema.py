@@ -43,7 +43,8 @@ class Ref:
     mapping ``{type: Name, **kwargs}``. ``build`` says what ``resolve`` turns it
     into: ``"factory"`` (a ``Spec``, callable with extra keyword arguments),
     ``"instance"`` (the object built from it) or ``"config"`` (the validated dict).
-    ``extra`` maps additional keys (not arguments of the target) to their ``Field``.
+    ``extra`` maps additional keys (not arguments of the target) to their ``Field``;
+    they are kept out of the constructor call (``Spec.extra``).
     ``partial``: required arguments may be missing because the code that calls the
     factory supplies them (``True``: any of them; or an iterable of names).
 
@@ -59,6 +60,11 @@ class Ref:
         for key, spec in extra.items():
             if not isinstance(spec, Field):
                 raise TypeError(f"Invalid value for argument `extra`. Expected Field values. Received: {key}={spec!r}")
+        if extra and build == "instance":
+            raise ValueError(
+                "Invalid value for argument `extra`. Extra keys need build='factory' (read them from "
+                f"`Spec.extra`) or build='config'. Received: extra={sorted(extra)} with build='instance'"
+            )
         self.kind = kind
         self.build = build
         self.extra = extra
