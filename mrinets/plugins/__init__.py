@@ -32,3 +32,27 @@ def register_initializers(register):
 
     for name, cls in initializers.COMPLEX_INITIALIZERS.items():
         register(cls, name=name)
+
+
+@hookimpl
+def register_masks(register):
+    from mrinets.data import masks
+
+    for name, cls in masks.MASKS.items():
+        register(cls, name=name)
+
+
+@hookimpl
+def register_datasets(register):
+    from mrinets.data import builtin
+
+    for name, fn in builtin.DATASETS.items():
+        register(fn, name=name)
+
+
+@hookimpl
+def register_metrics(register):
+    from mrinets import metrics
+
+    for name, obj in metrics.METRICS.items():
+        register(obj, name=name)
