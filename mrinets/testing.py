@@ -7,7 +7,8 @@
 ``compute_output_shape``), symbolic call in a functional model,
 ``get_config``/``from_config`` round trip (same config, same outputs with the
 same weights), ``.keras`` save/load, one ``fit`` step with a complex-safe loss
-that must change the trainable weights, and the registry entry.
+(``mrinets.train.losses.MSE``, which keeps imaginary parts) that must
+change the trainable weights, and the registry entry.
 """
 
 import os
@@ -25,11 +26,6 @@ def random_input(shape, dtype="complex64", seed=0):
     if tf.as_dtype(dtype).is_complex:
         values = values + 1j * rng.standard_normal(shape)
     return tf.constant(values.astype(tf.as_dtype(dtype).as_numpy_dtype))
-
-
-def mean_squared_magnitude(y_true, y_pred):
-    """Complex-safe loss for tests: mean |y_pred - y_true|^2 (Keras' MSE drops imaginary parts)."""
-    return tf.reduce_mean(tf.abs(tf.cast(y_pred, tf.complex64) - tf.cast(y_true, tf.complex64)) ** 2)
 
 
 def check_layer(layer_cls, init_kwargs, input_shape, dtype="complex64", call_kwargs=None, train=True,
@@ -67,7 +63,9 @@ def check_layer(layer_cls, init_kwargs, input_shape, dtype="complex64", call_kwa
 
     if train and model.trainable_weights:
         before = [w.numpy().copy() for w in model.trainable_weights]
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=mean_squared_magnitude)
+        from mrinets.train.losses import MSE
+
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=MSE())  # complex-safe, unlike Keras' MSE
         history = model.fit(x, tf.zeros_like(model(x)), epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][0]), "training loss is not finite"
         assert any(not np.allclose(b, w.numpy()) for b, w in zip(before, model.trainable_weights)), \

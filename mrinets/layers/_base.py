@@ -2,9 +2,10 @@
 
 Complex layers keep their weights as float real/imaginary pairs (every Keras
 optimizer and ``tf.distribute`` strategy handles those) and compute on the
-*stacked* real form: the real parts of all channels followed by the imaginary
-parts, along the channel axis. A complex tensor of shape ``(..., C)`` is stacked
-as a float tensor of shape ``(..., 2C)``.
+*stacked* real form: each channel's real and imaginary parts side by side along
+the channel axis, ``[re_0, im_0, re_1, im_1, ...]``. A complex tensor of shape
+``(..., C)`` is stacked as a float tensor of shape ``(..., 2C)``; with channels
+last that is the complex tensor's own memory, so converting is a free bitcast.
 
 At the public boundary a complex layer takes and returns complex tensors. With
 ``stacked=True`` it takes and returns the stacked form instead, so networks can
@@ -23,25 +24,99 @@ def is_complex_dtype(dtype):
     return tf.as_dtype(dtype).is_complex if dtype is not None else False
 
 
-def to_stacked(z, axis=-1):
-    """Complex ``(..., C, ...)`` -> float ``(..., 2C, ...)``: [real, imag] along ``axis``."""
-    return tf.concat([tf.math.real(z), tf.math.imag(z)], axis=axis)
+def _positive_axis(axis, rank):
+    return axis % rank
 
 
-def from_stacked(x, axis=-1):
-    """Float ``(..., 2C, ...)`` stacked along ``axis`` -> complex ``(..., C, ...)``."""
-    real, imag = tf.split(x, 2, axis=axis)
-    return tf.complex(real, imag)
+def pair_view(x, axis=-1):
+    """Stacked ``(..., 2C, ...)`` -> pairs ``(..., C, 2, ...)``: the (re, im) axis right after ``axis``.
+
+    A reshape, no copy. Returns the view and the index of its (re, im) axis.
+    """
+    axis = _positive_axis(axis, x.shape.rank)
+    shape = tf.shape(x)
+    pairs = tf.reshape(x, tf.concat([shape[:axis], [-1, 2], shape[axis + 1 :]], 0))
+    return pairs, axis + 1
+
+
+def from_pair_view(pairs, pair_axis):
+    """Inverse of ``pair_view``."""
+    shape = tf.shape(pairs)
+    return tf.reshape(pairs, tf.concat([shape[: pair_axis - 1], [-1], shape[pair_axis + 1 :]], 0))
 
 
 def split_stacked(x, axis=-1):
     """Stacked float tensor -> (real, imag) float tensors."""
-    return tf.split(x, 2, axis=axis)
+    pairs, pair_axis = pair_view(x, axis)
+    return tf.unstack(pairs, 2, axis=pair_axis)
 
 
 def merge_stacked(real, imag, axis=-1):
     """(real, imag) float tensors -> stacked float tensor."""
-    return tf.concat([real, imag], axis=axis)
+    axis = _positive_axis(axis, real.shape.rank)
+    return from_pair_view(tf.stack([real, imag], axis=axis + 1), axis + 1)
+
+
+def _in_xla():
+    """True while tracing for XLA (``jit_compile=True``), where complex bitcasts do not compile."""
+    try:
+        from tensorflow.python.framework import ops
+        from tensorflow.python.ops import control_flow_util
+
+        return control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph())
+    except Exception:  # private API moved: take the path that always compiles
+        return True
+
+
+_PART_DTYPES = {tf.complex64: tf.float32, tf.complex128: tf.float64}
+
+
+@tf.custom_gradient
+def _bitcast_to_stacked(z):
+    shape = tf.shape(z)
+    x = tf.reshape(tf.bitcast(z, _PART_DTYPES[z.dtype]), tf.concat([shape[:-1], [-1]], 0))
+
+    def grad(upstream):
+        return _bitcast_from_stacked_value(upstream)
+
+    return x, grad
+
+
+def _bitcast_from_stacked_value(x):
+    complex_dtype = tf.complex64 if x.dtype == tf.float32 else tf.complex128
+    return tf.bitcast(tf.reshape(x, tf.concat([tf.shape(x)[:-1], [-1, 2]], 0)), complex_dtype)
+
+
+@tf.custom_gradient
+def _bitcast_from_stacked(x):
+    def grad(upstream):
+        shape = tf.shape(upstream)
+        return tf.reshape(tf.bitcast(upstream, _PART_DTYPES[upstream.dtype]), tf.concat([shape[:-1], [-1]], 0))
+
+    return _bitcast_from_stacked_value(x), grad
+
+
+def _is_last(axis, rank):
+    return axis == -1 or axis == rank - 1
+
+
+def to_stacked(z, axis=-1):
+    """Complex ``(..., C, ...)`` -> float ``(..., 2C, ...)`` with (re, im) interleaved along ``axis``.
+
+    Along the last axis this is a free bitcast (outside XLA), else one copy.
+    """
+    z = tf.convert_to_tensor(z)
+    if _is_last(axis, z.shape.rank) and not _in_xla():
+        return _bitcast_to_stacked(z)
+    return merge_stacked(tf.math.real(z), tf.math.imag(z), axis)
+
+
+def from_stacked(x, axis=-1):
+    """Float ``(..., 2C, ...)`` stacked along ``axis`` -> complex ``(..., C, ...)``."""
+    x = tf.convert_to_tensor(x)
+    if _is_last(axis, x.shape.rank) and not _in_xla():
+        return _bitcast_from_stacked(x)
+    return tf.complex(*split_stacked(x, axis))
 
 
 def invalid_argument(name, expected, value):

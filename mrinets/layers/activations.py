@@ -17,42 +17,41 @@ import functools
 import keras
 import tensorflow as tf
 
-from mrinets.layers._base import ComplexLayer, invalid_argument, merge_stacked, split_stacked
+from mrinets.layers._base import ComplexLayer, from_pair_view, invalid_argument, pair_view
 
 _EPSILON = 1e-12
 
 
-def _safe_abs(real, imag):
-    # Gradient-safe magnitude: finite at z = 0.
-    return tf.sqrt(real * real + imag * imag + _EPSILON)
+# Each activation is written once on "pairs": a float tensor whose axis ``axis``
+# holds (re, im). Complex tensors and the stacked form are both viewed that way.
+def _magnitude(pairs, axis):
+    # Gradient-safe |z|: finite at z = 0.
+    return tf.sqrt(tf.reduce_sum(pairs * pairs, axis=axis, keepdims=True) + _EPSILON)
 
 
-def _pair_complex_relu(real, imag):
-    return tf.nn.relu(real), tf.nn.relu(imag)
+def _pairs_complex_relu(pairs, axis):
+    return tf.nn.relu(pairs)
 
 
-def _pair_mod_relu(real, imag, threshold=0.0):
-    magnitude = _safe_abs(real, imag)
-    gain = tf.nn.relu(magnitude + threshold) / magnitude
-    return real * gain, imag * gain
+def _pairs_mod_relu(pairs, axis, threshold=0.0):
+    magnitude = _magnitude(pairs, axis)
+    return pairs * (tf.nn.relu(magnitude + threshold) / magnitude)
 
 
-def _pair_zrelu(real, imag):
-    keep = tf.cast(tf.logical_and(real >= 0, imag >= 0), real.dtype)
-    return real * keep, imag * keep
+def _pairs_zrelu(pairs, axis):
+    return pairs * tf.cast(tf.reduce_all(pairs >= 0, axis=axis, keepdims=True), pairs.dtype)
 
 
-def _pair_cardioid(real, imag):
-    # cos(arg z) = re / |z|
-    gain = 0.5 * (1.0 + real / _safe_abs(real, imag))
-    return real * gain, imag * gain
+def _pairs_cardioid(pairs, axis):
+    real = tf.gather(pairs, [0], axis=axis)  # cos(arg z) = re / |z|
+    return pairs * (0.5 * (1.0 + real / _magnitude(pairs, axis)))
 
 
 _PAIR_FUNCTIONS = {
-    "complex_relu": _pair_complex_relu,
-    "mod_relu": _pair_mod_relu,
-    "zrelu": _pair_zrelu,
-    "cardioid": _pair_cardioid,
+    "complex_relu": _pairs_complex_relu,
+    "mod_relu": _pairs_mod_relu,
+    "zrelu": _pairs_zrelu,
+    "cardioid": _pairs_cardioid,
 }
 
 
@@ -60,32 +59,43 @@ def _on_complex(pair_function, z, **kwargs):
     z = tf.convert_to_tensor(z)
     if not z.dtype.is_complex:
         raise TypeError(f"Expected a complex tensor, got dtype {z.dtype.name}.")
-    real, imag = pair_function(tf.math.real(z), tf.math.imag(z), **kwargs)
-    return tf.complex(real, imag)
+    pairs = pair_function(tf.stack([tf.math.real(z), tf.math.imag(z)], axis=-1), axis=-1, **kwargs)
+    return tf.complex(pairs[..., 0], pairs[..., 1])
 
 
 def complex_relu(z):
     """CReLU of a complex tensor (any shape)."""
-    return _on_complex(_pair_complex_relu, z)
+    return _on_complex(_pairs_complex_relu, z)
 
 
 def mod_relu(z, threshold=0.0):
     """modReLU: ``relu(|z| + threshold) * z / |z|``; ``threshold`` <= 0 zeroes small magnitudes."""
-    return _on_complex(_pair_mod_relu, z, threshold=threshold)
+    return _on_complex(_pairs_mod_relu, z, threshold=threshold)
 
 
 def zrelu(z):
     """zReLU: keeps ``z`` in the first quadrant, zero elsewhere."""
-    return _on_complex(_pair_zrelu, z)
+    return _on_complex(_pairs_zrelu, z)
 
 
 def cardioid(z):
     """Cardioid: ``0.5 (1 + cos(arg z)) z``."""
-    return _on_complex(_pair_cardioid, z)
+    return _on_complex(_pairs_cardioid, z)
 
 
 #: registry name -> function on complex tensors, registered by the built-in plugin.
 COMPLEX_ACTIVATIONS = {"complex_relu": complex_relu, "mod_relu": mod_relu, "zrelu": zrelu, "cardioid": cardioid}
+
+
+def _plugin_pairs(function, **kwargs):
+    """Pairs version of a plugin's activation on complex tensors."""
+
+    def on_pairs(pairs, axis):
+        real, imag = tf.unstack(pairs, 2, axis=axis)
+        z = function(tf.complex(real, imag), **kwargs)
+        return tf.stack([tf.math.real(z), tf.math.imag(z)], axis=axis)
+
+    return on_pairs
 
 
 class ActivationFunction:
@@ -101,15 +111,13 @@ class ActivationFunction:
             self.pair = functools.partial(_PAIR_FUNCTIONS[identifier], **kwargs)
             self.real = None
         elif isinstance(identifier, str) and _registered_complex(identifier) is not None:
-            plugin_fn = functools.partial(_registered_complex(identifier), **kwargs)
-            self.pair = lambda re, im: _unpack(plugin_fn(tf.complex(re, im)))
+            self.pair = _plugin_pairs(_registered_complex(identifier), **kwargs)
             self.real = None
         else:
             if kwargs:
                 raise invalid_argument("activation", "no extra arguments for a Keras activation", kwargs)
-            real = keras.activations.get(identifier)
-            self.real = real
-            self.pair = lambda re, im: (real(re), real(im))
+            self.real = keras.activations.get(identifier)
+            self.pair = None
 
     @property
     def is_identity(self):
@@ -130,7 +138,8 @@ class ActivationFunction:
             return x
         if self.real is not None:
             return self.real(x)  # a split activation acts elementwise on the stacked form
-        return merge_stacked(*self.pair(*split_stacked(x, axis)), axis=axis)
+        pairs, pair_axis = pair_view(x, axis)
+        return from_pair_view(self.pair(pairs, pair_axis), pair_axis)
 
     def serialize(self):
         if self.identifier is None:
@@ -138,10 +147,6 @@ class ActivationFunction:
         if isinstance(self.identifier, str):
             return self.identifier if not self.kwargs else {"type": self.identifier, **self.kwargs}
         return keras.activations.serialize(self.real)
-
-
-def _unpack(z):
-    return tf.math.real(z), tf.math.imag(z)
 
 
 def _registered_complex(name):

@@ -1,44 +1,34 @@
 """Complex N-D convolutions: one base for every rank, thin Conv1D/2D/3D (+ transpose).
 
 A complex conv runs as ONE real conv over the stacked form with the block
-kernel ``[[Wr, Wi], [-Wi, Wr]]`` (rows: input [re, im]; columns: output
-[re, im]), which costs the same as a real conv of that size.
+kernel ``[[Wr, Wi], [-Wi, Wr]]`` per channel pair (rows: input re, im;
+columns: output re, im), which costs the same as a real conv of that size.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from mrinets.layers import _args
-from mrinets.layers._base import ComplexLayer, complex_value, invalid_argument
+from mrinets.layers._base import ComplexLayer, complex_value, invalid_argument, merge_stacked
 
 
-def block_kernel(real, imag, groups=1):
-    """Real kernel of a complex conv over the stacked form.
+def block_kernel(real, imag):
+    """Real kernel of a complex conv (or dense layer) over the stacked form.
 
     Args:
-        real, imag: float tensors ``(*kernel_size, C // groups, F)``.
-        groups: channel groups; output channels of group g stay contiguous.
+        real, imag: float tensors ``(..., C_in, C_out)``.
 
     Returns:
-        float tensor ``(*kernel_size, 2C // groups, 2F)``: input [re, im] of a
-        group by output [re, im] of a group.
+        float tensor ``(..., 2 C_in, 2 C_out)``: for input channel c and output
+        channel f the 2x2 block ``[[Wr, Wi], [-Wi, Wr]]`` (rows: input re, im;
+        columns: output re, im). Interleaving keeps channel groups contiguous,
+        so grouped convolutions need no reordering.
     """
+    from_real = tf.stack([real, imag], axis=-1)  # (..., C_in, C_out, 2)
+    from_imag = tf.stack([-imag, real], axis=-1)
+    block = tf.stack([from_real, from_imag], axis=-3)  # (..., C_in, 2, C_out, 2)
     shape = tf.shape(real)
-    grouped = tf.concat([shape[:-1], [groups, shape[-1] // groups]], axis=0)
-    real, imag = tf.reshape(real, grouped), tf.reshape(imag, grouped)
-    from_real = tf.concat([real, imag], axis=-1)
-    from_imag = tf.concat([-imag, real], axis=-1)
-    block = tf.concat([from_real, from_imag], axis=-3)
     return tf.reshape(block, tf.concat([shape[:-2], [2 * shape[-2], 2 * shape[-1]]], axis=0))
-
-
-def group_permutation(channels, groups):
-    """Indices taking stacked [re(C), im(C)] channels to per-group [re, im] order."""
-    per_group = channels // groups
-    return np.array(
-        [part * channels + g * per_group + j for g in range(groups) for part in (0, 1) for j in range(per_group)]
-    )
 
 
 @keras.saving.register_keras_serializable(package="mrinets")
@@ -150,9 +140,6 @@ class ComplexConv(ComplexLayer):
             if self.use_bias else []
         )
         self.input_spec = keras.InputSpec(min_ndim=self.rank + 2, axes={self.channel_axis: input_shape[self.channel_axis]})
-        if self.is_complex and self.groups > 1:
-            self._input_order = group_permutation(channels, self.groups)
-            self._output_order = np.argsort(group_permutation(self.filters, self.groups))
 
     @property
     def kernel(self):
@@ -177,10 +164,10 @@ class ComplexConv(ComplexLayer):
         real, imag = self._kernel
         if self.transpose:  # layout (k..., out, in): the block of the adjoint pairing
             return block_kernel(real, -imag)
-        return block_kernel(real, imag, self.groups)
+        return block_kernel(real, imag)
 
     def real_bias(self):
-        return self._bias[0] if not self.is_complex else tf.concat(self._bias, axis=0)
+        return self._bias[0] if not self.is_complex else merge_stacked(*self._bias)
 
     # -- computation ---------------------------------------------------------
     def convolve(self, x, kernel):
@@ -189,12 +176,7 @@ class ComplexConv(ComplexLayer):
 
     def forward(self, x, training=None):
         x, batch_shape = _args.flatten_batch(x, self.rank + 2)
-        grouped = self.is_complex and self.groups > 1
-        if grouped:
-            x = tf.gather(x, self._input_order, axis=self.channel_axis)
         y = self.convolve(x, tf.cast(self.real_kernel(), x.dtype))
-        if grouped:
-            y = tf.gather(y, self._output_order, axis=self.channel_axis)
         if self.use_bias:
             bias = tf.cast(self.real_bias(), y.dtype)
             if self.data_format == "channels_first":

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from mrinets.layers._base import ComplexLayer, complex_value, invalid_argument
+from mrinets.layers._base import ComplexLayer, complex_value, invalid_argument, merge_stacked
 from mrinets.layers.conv import block_kernel
 
 
@@ -53,7 +53,7 @@ class Dense(ComplexLayer):
         kernel = self._kernel[0] if not self.is_complex else block_kernel(*self._kernel)
         y = tf.matmul(x, tf.cast(kernel, x.dtype)) if x.shape.rank == 2 else tf.tensordot(x, tf.cast(kernel, x.dtype), 1)
         if self.use_bias:
-            y = y + tf.cast(self._bias[0] if not self.is_complex else tf.concat(self._bias, 0), y.dtype)
+            y = y + tf.cast(self._bias[0] if not self.is_complex else merge_stacked(*self._bias), y.dtype)
         return self.activation.on_stacked(y) if self.is_complex else self.activation.on_real(y)
 
     def compute_output_shape(self, input_shape):

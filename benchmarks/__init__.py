@@ -1,0 +1,1 @@
+"""mrinets benchmarks: ratios against a reference measured in the same process."""
