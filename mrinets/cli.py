@@ -1,0 +1,133 @@
+"""The ``mrinets`` command line.
+
+User errors (bad arguments, configs, files, unknown names) print one clear
+message and exit with status 2; no traceback. ``MRINETS_DEBUG=1`` shows it.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import mrinets
+
+
+class UsageError(Exception):
+    """An error in what the user asked for (printed without a traceback)."""
+
+
+def _user_errors():
+    """Exception types that are the user's mistake, not a bug."""
+    from mrinets.config import ConfigError
+    from mrinets.data.fastmri import DataError
+    from mrinets.registry import RegistryError
+
+    return (UsageError, ConfigError, DataError, RegistryError, FileNotFoundError, IsADirectoryError,
+            PermissionError, ValueError)
+
+
+def _table(rows, headers):
+    widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def cmd_plugins(args):
+    from mrinets import registry
+
+    plugins = registry.plugins()
+    if args.json:
+        print(json.dumps([p.to_dict() for p in plugins], indent=2))
+        return 0
+    rows = []
+    for p in plugins:
+        what = ", ".join(f"{len(v)} {k}" for k, v in p.registered.items()) or "-"
+        rows.append([p.name, p.distribution, p.version, p.status, what])
+    print(_table(rows, ["plugin", "distribution", "version", "status", "registered"]))
+    for p in plugins:
+        if p.error:
+            print(f"\n{p.name}: {p.error}")
+    return 0
+
+
+def cmd_layers(args):
+    from mrinets import registry
+
+    kinds = [args.kind] if args.kind else ["layer", "activation", "initializer"]
+    rows = [[e.name, e.kind, e.plugin] for kind in kinds for e in registry.entries(kind)
+            if not args.pattern or e.name in registry.names(kind, args.pattern)]
+    if args.json:
+        print(json.dumps([dict(zip(("name", "kind", "plugin"), r)) for r in rows], indent=2))
+    else:
+        print(_table(rows, ["name", "kind", "plugin"]))
+    return 0
+
+
+def cmd_data_prepare(args):
+    from mrinets.data import builtin
+
+    return builtin.prepare_command(args)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="mrinets", description="Deep-learning MRI reconstruction with Keras 3.")
+    parser.add_argument("--version", action="version", version=f"mrinets {mrinets.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    plugins = commands.add_parser("plugins", help="list plugins and what they registered")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(run=cmd_plugins)
+
+    layers = commands.add_parser("layers", help="list registered layers, activations and initializers")
+    layers.add_argument("pattern", nargs="?", help="fnmatch pattern, e.g. 'Conv*'")
+    layers.add_argument("--kind", help="one registry kind (layer, network, loss, mask, ...)")
+    layers.add_argument("--json", action="store_true", help="machine-readable output")
+    layers.set_defaults(run=cmd_layers)
+
+    data = commands.add_parser("data", help="datasets")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    from mrinets.data.builtin import add_prepare_arguments
+
+    prepare = data_commands.add_parser("prepare", help="prepare the built-in dataset into the cache")
+    add_prepare_arguments(prepare)
+    prepare.set_defaults(run=cmd_data_prepare)
+    return parser
+
+
+def _quiet_tensorflow_import():
+    """Import TensorFlow with its C++ start-up chatter (absl, oneDNN, CUDA probes) sent to /dev/null."""
+    if os.environ.get("MRINETS_DEBUG") or "tensorflow" in sys.modules:
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def main(argv=None):
+    _quiet_tensorflow_import()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("MRINETS_DEBUG") or not isinstance(error, _user_errors()):
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
