@@ -177,10 +177,14 @@ def test_cg_sense_beats_zero_filled():
     mask[..., 13:19] = 1
     truth = np.abs(image)
     zf = ops.zero_filled(kspace * mask).numpy()[0]
-    cg = ops.cg_sense(kspace * mask, mask, regularization=1e-4, max_iterations=30).numpy()[0]
+    cg = ops.cg_sense(kspace * mask, mask, regularization=1e-4, max_iterations=30, window=None).numpy()[0]
     err_zf = np.linalg.norm(zf - truth)
     err_cg = np.linalg.norm(cg - truth)
     assert err_cg < 0.5 * err_zf
+    tapered = ops.cg_sense(kspace * mask, mask, regularization=1e-4, max_iterations=30, window="hann").numpy()[0]
+    assert np.linalg.norm(tapered - truth) < err_zf
+    with pytest.raises(ValueError, match=r"argument `window`"):
+        ops.estimate_coil_maps(kspace, mask=mask, window="kaiser")
     crop = ops.zero_filled(kspace, crop=(16, 16))
     assert crop.shape == (1, 16, 16)
 

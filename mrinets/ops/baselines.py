@@ -32,11 +32,12 @@ def cg_sense(
     mask,
     maps=None,
     num_low_frequencies=None,
-    regularization=1e-3,
-    max_iterations=20,
+    regularization=0.05,
+    max_iterations=10,
     tolerance=1e-6,
     rank=2,
     axes=(-1,),
+    window="hamming",
     crop=None,
     return_complex=False,
 ):
@@ -46,9 +47,10 @@ def cg_sense(
         kspace: `(batch, coils, *spatial)` undersampled complex k-space.
         mask: sampling mask broadcastable to ``kspace``.
         maps: optional coil maps; by default estimated from the ACS region
-            (``estimate_coil_maps`` with ``mask``/``num_low_frequencies``/``axes``).
+            (``estimate_coil_maps`` with ``mask``/``num_low_frequencies``/``axes``/``window``).
         regularization: Tikhonov weight relative to the mean diagonal of ``A^H A`` (which is
-            about the sampled fraction, as the maps have unit RSS).
+            about the sampled fraction, as the maps have unit RSS). The defaults (0.05, 10
+            iterations) were chosen on the built-in training split at 4x.
         max_iterations, tolerance: CG settings.
         rank: number of spatial axes.
         crop: optional spatial shape for a center crop.
@@ -60,7 +62,9 @@ def cg_sense(
     rank = check_rank(rank)
     kspace = _as_complex(kspace, "kspace")
     if maps is None:
-        maps = estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low_frequencies, rank=rank, axes=axes)
+        maps = estimate_coil_maps(
+            kspace, mask=mask, num_low_frequencies=num_low_frequencies, rank=rank, axes=axes, window=window
+        )
     # Scale the regularizer with the sampled fraction so its meaning does not depend on acceleration.
     density = tf.reduce_mean(tf.cast(tf.not_equal(tf.cast(mask, tf.float32), 0), tf.float32))
     lam = tf.cast(regularization * density, kspace.dtype.real_dtype)

@@ -7,6 +7,7 @@ Shapes, with ``rank`` spatial axes (2 or 3 in practice):
     mask: real or bool, broadcastable to kspace, e.g. `(batch, 1, 1, W)` or `(batch, 1, H, W)`
 """
 
+import numpy as np
 import tensorflow as tf
 
 from mrinets.ops.fft import _as_complex, check_rank, fftn, ifftn
@@ -84,18 +85,41 @@ def _center_run(profile, axis):
     return tf.experimental.numpy.moveaxis(run, -1, axis)
 
 
-def calibration_region(mask, axes=(-1,)):
+_WINDOWS = (None, "hann", "hamming")
+
+
+def _check_window(window):
+    if window not in _WINDOWS:
+        raise ValueError(
+            f"Invalid value for argument `window`. Expected one of {_WINDOWS}. Received: window={window!r}"
+        )
+
+
+def _taper(run, axis, window):
+    """Multiply a 0/1 contiguous ``run`` along ``axis`` by a Hann/Hamming window over its length."""
+    if window is None:
+        return run
+    position = tf.math.cumsum(run, axis=axis) - 0.5  # i + 0.5 inside the run
+    length = tf.maximum(tf.reduce_sum(run, axis=axis, keepdims=True), 1.0)
+    cosine = tf.cos(2 * np.pi * position / length)
+    taper = 0.5 - 0.5 * cosine if window == "hann" else 0.54 - 0.46 * cosine
+    return run * taper
+
+
+def calibration_region(mask, axes=(-1,), window=None):
     """The fully sampled auto-calibration (ACS) region of a mask.
 
     Args:
         mask: real/bool mask, e.g. `(batch, 1, 1, W)` for line masks or `(batch, 1, H, W)`
             for 2D (ky-kz) masks.
         axes: the undersampled axes: `(-1,)` for line masks, `(-2, -1)` for 2D masks.
+        window: None (1 inside the block), "hann" or "hamming" (tapered over the block).
 
     Returns:
-        float mask of ``mask``'s shape, 1 inside the central contiguous block of sampled points
-        (found along each axis through the center of the others), 0 elsewhere.
+        float32 tensor broadcastable to ``mask``: 1 (or the window) inside the central contiguous
+        block of sampled points (found along each axis through the center of the others), 0 elsewhere.
     """
+    _check_window(window)
     mask = tf.convert_to_tensor(mask)
     mask = tf.cast(tf.not_equal(mask, tf.zeros([], mask.dtype)), tf.float32)
     ndim = mask.shape.rank
@@ -107,12 +131,12 @@ def calibration_region(mask, axes=(-1,)):
             if other != axis:
                 size = tf.shape(profile)[other]
                 profile = tf.gather(profile, [size // 2], axis=other)
-        run = _center_run(profile, axis)
+        run = _taper(_center_run(profile, axis), axis, window)
         region = run if region is None else region * run
     return region
 
 
-def center_region(shape_last, num_low_frequencies, ndim):
+def center_region(shape_last, num_low_frequencies, ndim, window=None):
     """fastMRI's center lines: 1 on `[pad, pad + n)` with `pad = (W - n + 1) // 2` along the last axis.
 
     ``num_low_frequencies`` is a scalar or a `(batch,)` integer tensor; the result has ``ndim``
@@ -121,10 +145,13 @@ def center_region(shape_last, num_low_frequencies, ndim):
     n = tf.reshape(tf.cast(num_low_frequencies, tf.int32), [-1] + [1] * (ndim - 1))
     idx = tf.reshape(tf.range(shape_last), [1] * (ndim - 1) + [-1])
     pad = (shape_last - n + 1) // 2
-    return tf.cast((idx >= pad) & (idx < pad + n), tf.float32)
+    _check_window(window)
+    return _taper(tf.cast((idx >= pad) & (idx < pad + n), tf.float32), ndim - 1, window)
 
 
-def estimate_coil_maps(kspace, mask=None, num_low_frequencies=None, rank=2, axes=(-1,), eps=1e-8):
+def estimate_coil_maps(
+    kspace, mask=None, num_low_frequencies=None, rank=2, axes=(-1,), eps=1e-8, threshold=0.0, window="hamming"
+):
     """Coil maps from the auto-calibration region, normalized by their RSS.
 
     The k-space outside the ACS region is zeroed, transformed to low-resolution coil images,
@@ -139,6 +166,10 @@ def estimate_coil_maps(kspace, mask=None, num_low_frequencies=None, rank=2, axes
         rank: number of spatial axes.
         axes: the undersampled axes of ``mask``.
         eps: added under the square root of the RSS.
+        window: taper of the ACS data before the transform ("hamming", "hann" or None for a plain
+            rectangle); a taper reduces Gibbs ringing in the maps.
+        threshold: maps are set to zero where the low-resolution RSS is below ``threshold`` times
+            its per-example maximum (background without signal; like ESPIRiT's cropping); 0 keeps all.
 
     Returns:
         `(batch, coils, *spatial)` complex maps, ``kspace``'s dtype.
@@ -146,17 +177,22 @@ def estimate_coil_maps(kspace, mask=None, num_low_frequencies=None, rank=2, axes
     rank = check_rank(rank)
     kspace = _as_complex(kspace, "kspace")
     if num_low_frequencies is not None:
-        region = center_region(tf.shape(kspace)[-1], num_low_frequencies, kspace.shape.rank)
+        region = center_region(tf.shape(kspace)[-1], num_low_frequencies, kspace.shape.rank, window=window)
     elif mask is not None:
-        region = calibration_region(mask, axes=axes)
+        region = calibration_region(mask, axes=axes, window=window)
     else:
         raise ValueError(
             "Invalid value for argument `mask`. Expected a mask or `num_low_frequencies` to locate the "
             "calibration region. Received: mask=None, num_low_frequencies=None"
         )
     images = ifftn(apply_mask(kspace, region), rank=rank)
-    norm = tf.sqrt(tf.square(rss(images, axis=-(rank + 1), keepdims=True)) + eps)
-    return images / tf.cast(norm, images.dtype)
+    magnitude = rss(images, axis=-(rank + 1), keepdims=True)
+    maps = images / tf.cast(tf.sqrt(tf.square(magnitude) + eps), images.dtype)
+    if threshold:
+        peak = tf.reduce_max(magnitude, axis=list(range(1, magnitude.shape.rank)), keepdims=True)
+        support = tf.cast(magnitude >= tf.cast(threshold, magnitude.dtype) * peak, maps.dtype)
+        maps = maps * support
+    return maps
 
 
 def center_crop(x, shape):
