@@ -1,0 +1,1 @@
+"""Training: complex-aware losses (``mrinets.train.losses``)."""
