@@ -356,6 +356,10 @@ def test_build_errors_cite_the_node():
     error = problems_of(config.build, y("model:\n  type: TinyConv\n  filters: 2\n  padding: full\n")["model"], "layer")
     assert "building layer TinyConv failed: ValueError: Invalid value for argument `padding`" in str(error)
     assert error.problems[0].line == 2 and isinstance(error.__cause__, ValueError)
+    nested = y("type: TinyNet\nfilters: [2]\nconv:\n  type: TinyConv\n  padding: full\n")
+    error = problems_of(config.build, nested, "network")
+    assert str(error).startswith("conv: building layer TinyConv failed: ValueError: Invalid value for argument `padding`")
+    assert error.problems[0].line == 4
 
 
 def test_schema_fills_defaults_and_resolves_refs():

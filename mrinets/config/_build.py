@@ -33,6 +33,8 @@ class Spec:
         kwargs = {**self.kwargs, **overrides}
         try:
             return self.obj(**kwargs)
+        except ConfigError:
+            raise  # a nested Spec already named its own node
         except Exception as error:
             raise ConfigError(
                 Problem(self.path, f"building {self.kind} {self.name} failed: {type(error).__name__}: {error}", self.line),

@@ -257,7 +257,6 @@ def _init_chain(cls):
     return chain, True
 
 
-@functools.lru_cache(maxsize=512)
 def arguments(obj):
     """The ``Arguments`` of a registered class (its ``__init__`` chain) or function.
 
@@ -266,6 +265,14 @@ def arguments(obj):
     For other callables ``**kwargs`` accepts any key. A class attribute
     ``config_fields = {name: Field}`` adds or overrides fields.
     """
+    try:
+        hash(obj)
+    except TypeError:
+        return _arguments(obj)
+    return _cached_arguments(obj)
+
+
+def _arguments(obj):
     if inspect.isclass(obj):
         chain, open_end = _init_chain(obj)
         skip_first = True
@@ -308,6 +315,9 @@ def arguments(obj):
         if spec.required:
             required.add(name)
     return Arguments(fields, required, accepts_any)
+
+
+_cached_arguments = functools.lru_cache(maxsize=512)(_arguments)
 
 
 def _field_from_parameter(p, hint):
