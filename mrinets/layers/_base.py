@@ -28,6 +28,14 @@ def _positive_axis(axis, rank):
     return axis % rank
 
 
+def _halve(size):
+    return None if size is None else size // 2
+
+
+def _double(size):
+    return None if size is None else size * 2
+
+
 def pair_view(x, axis=-1):
     """Stacked ``(..., 2C, ...)`` -> pairs ``(..., C, 2, ...)``: the (re, im) axis right after ``axis``.
 
@@ -36,13 +44,18 @@ def pair_view(x, axis=-1):
     axis = _positive_axis(axis, x.shape.rank)
     shape = tf.shape(x)
     pairs = tf.reshape(x, tf.concat([shape[:axis], [-1, 2], shape[axis + 1 :]], 0))
+    static = x.shape.as_list()
+    pairs.set_shape(static[:axis] + [_halve(static[axis]), 2] + static[axis + 1 :])
     return pairs, axis + 1
 
 
 def from_pair_view(pairs, pair_axis):
     """Inverse of ``pair_view``."""
     shape = tf.shape(pairs)
-    return tf.reshape(pairs, tf.concat([shape[: pair_axis - 1], [-1], shape[pair_axis + 1 :]], 0))
+    x = tf.reshape(pairs, tf.concat([shape[: pair_axis - 1], [-1], shape[pair_axis + 1 :]], 0))
+    static = pairs.shape.as_list()
+    x.set_shape(static[: pair_axis - 1] + [_double(static[pair_axis - 1])] + static[pair_axis + 1 :])
+    return x
 
 
 def split_stacked(x, axis=-1):
@@ -75,6 +88,7 @@ _PART_DTYPES = {tf.complex64: tf.float32, tf.complex128: tf.float64}
 def _bitcast_to_stacked(z):
     shape = tf.shape(z)
     x = tf.reshape(tf.bitcast(z, _PART_DTYPES[z.dtype]), tf.concat([shape[:-1], [-1]], 0))
+    x.set_shape(z.shape[:-1].concatenate([_double(z.shape[-1])]))
 
     def grad(upstream):
         return _bitcast_from_stacked_value(upstream)
@@ -84,7 +98,9 @@ def _bitcast_to_stacked(z):
 
 def _bitcast_from_stacked_value(x):
     complex_dtype = tf.complex64 if x.dtype == tf.float32 else tf.complex128
-    return tf.bitcast(tf.reshape(x, tf.concat([tf.shape(x)[:-1], [-1, 2]], 0)), complex_dtype)
+    z = tf.bitcast(tf.reshape(x, tf.concat([tf.shape(x)[:-1], [-1, 2]], 0)), complex_dtype)
+    z.set_shape(x.shape[:-1].concatenate([_halve(x.shape[-1])]))
+    return z
 
 
 @tf.custom_gradient

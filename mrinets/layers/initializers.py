@@ -16,6 +16,7 @@ Usable by name wherever Keras takes an initializer:
 """
 
 import math
+import random
 
 import keras
 import numpy as np
@@ -59,17 +60,22 @@ class ComplexVarianceScaling:
         if distribution not in ("normal", "uniform"):
             raise invalid_argument("distribution", "one of 'normal', 'uniform'", distribution)
         self.scale, self.mode, self.distribution, self.seed = float(scale), mode, distribution, seed
-        self._generator = keras.random.SeedGenerator(seed) if seed is not None else None
+        self._seeds = random.Random(seed)
+
+    def next_seed(self):
+        """An integer seed for one draw (a seeded initializer gives the same sequence every run)."""
+        return self._seeds.randrange(2**31)
 
     def variance(self, shape):
         fan_in, fan_out = compute_fans(shape)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         return self.scale / max(1.0, fan)
 
-    def __call__(self, shape, dtype=None):
+    def __call__(self, shape, dtype=None, seed=None):
+        """Draw complex weights; an integer ``seed`` makes the draw repeatable (stateless)."""
         dtype = tf.as_dtype(dtype or "complex64")
         part_dtype = tf.as_dtype(COMPLEX_DTYPES[dtype.name]) if dtype.is_complex else dtype
-        seed = self._generator if self._generator is not None else None
+        seed = self.next_seed() if seed is None else seed
         radius_scale = math.sqrt(self.variance(shape))
         if self.distribution == "normal":
             # E|w|^2 = 2 sigma^2 with independent N(0, sigma^2) parts.
@@ -152,13 +158,12 @@ def complex_pair(initializer, shape, complex_dtype):
     """
     if not isinstance(initializer, ComplexVarianceScaling):
         return initializer, "zeros"
-    drawn = {}
+    seed = initializer.next_seed()  # both parts repeat the same stateless draw
 
     def part(index):
         def init(shape_, dtype=None):
-            if "value" not in drawn:
-                drawn["value"] = initializer(shape, complex_dtype)
-            return tf.math.real(drawn["value"]) if index == 0 else tf.math.imag(drawn["value"])
+            value = initializer(shape, complex_dtype, seed=seed)
+            return tf.math.real(value) if index == 0 else tf.math.imag(value)
 
         return init
 

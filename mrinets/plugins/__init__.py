@@ -56,3 +56,19 @@ def register_metrics(register):
 
     for name, obj in metrics.METRICS.items():
         register(obj, name=name)
+
+
+@hookimpl
+def register_networks(register):
+    from mrinets.networks import NETWORKS
+
+    for name, cls in NETWORKS.items():
+        register(cls, name=name)
+
+
+@hookimpl
+def register_data_consistency(register):
+    from mrinets.networks import DATA_CONSISTENCY
+
+    for name, cls in DATA_CONSISTENCY.items():
+        register(cls, name=name)

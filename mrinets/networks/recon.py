@@ -1,0 +1,211 @@
+"""Unrolled reconstruction networks: VarNet, the generic ``Unrolled`` builder, MoDL and DC-CNN cascades.
+
+All take the dict the data pipeline yields (see ``mrinets.data.pipeline``)::
+
+    {"kspace": (batch, coils, *spatial) complex64,   # undersampled, zeros where not sampled
+     "mask": (batch, 1, ..., W) float32,              # broadcastable to kspace
+     "num_low_frequencies": (batch,) int32}           # fully sampled centre lines
+
+and return the ``(batch, *spatial)`` float32 magnitude image (RSS-like), for 1D/2D/3D
+(``rank``) from the same code.
+"""
+
+import typing
+
+import keras
+import tensorflow as tf
+
+from mrinets import config, ops
+from mrinets.config import Ref
+from mrinets.networks._blocks import apply_image_network, check_positive_int, check_rank, plain
+
+NetworkRef = typing.Annotated[object, Ref("network", partial=True)]
+ConsistencyRef = typing.Annotated[object, Ref("data_consistency", partial=True)]
+
+
+def fastmri_unet(filters, depth=4):
+    """Config of fastMRI's real-valued NormUnet on stacked (re, im) channels."""
+    return {
+        "type": "UNet", "filters": [filters * 2**level for level in range(depth + 1)], "in_channels": 2,
+        "use_bias": False, "norm": {"type": "InstanceNormalization", "center": False, "scale": False,
+                                    "epsilon": 1e-5},
+        "activation": "leaky_relu", "down": "average", "up": "transpose", "normalize": True, "dtype": "float32",
+    }
+
+
+class ReconNetwork(keras.layers.Layer):
+    """Base of the k-space -> image networks: input handling and model inputs."""
+
+    def __init__(self, rank=2, **kwargs):
+        super().__init__(**kwargs)
+        self.rank = check_rank(rank)
+
+    def unpack(self, inputs):
+        kspace = tf.convert_to_tensor(inputs["kspace"])
+        if kspace.shape.rank is not None and kspace.shape.rank != self.rank + 2:
+            raise ValueError(f"{self.name}: expected kspace of rank {self.rank + 2} (batch, coils, "
+                             f"{self.rank} spatial axes); received shape {kspace.shape}.")
+        mask = tf.cast(inputs["mask"], tf.float32)
+        num_low = inputs.get("num_low_frequencies")
+        return kspace, mask, num_low
+
+    def build_network(self, reference, kind="network"):
+        """A fresh sub-network (or block) from a name, ``{type: ...}`` mapping or ``Spec``, of this rank."""
+        spec = config.factory(reference, kind)
+        return spec() if "rank" in spec.kwargs else spec(rank=self.rank)
+
+    def model_inputs(self):
+        """``keras.Input`` placeholders of the pipeline's dict."""
+        spatial = (None,) * self.rank
+        return {
+            "kspace": keras.Input((None,) + spatial, dtype="complex64", name="kspace"),
+            "mask": keras.Input((1,) + spatial, dtype="float32", name="mask"),
+            "num_low_frequencies": keras.Input((), dtype="int32", name="num_low_frequencies"),
+        }
+
+    def get_config(self):
+        return {**super().get_config(), "rank": self.rank}
+
+
+def _coil_maps_from_acs(kspace, mask, num_low, rank):
+    return ops.estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low, rank=rank)
+
+
+@keras.saving.register_keras_serializable(package="mrinets")
+class VarNet(ReconNetwork):
+    """End-to-end variational network (Sriram et al., 2020).
+
+    Coil maps come from a sensitivity network applied to the ACS region's coil images
+    (normalized by their RSS); each cascade refines the multi-coil k-space with a soft
+    data-consistency term (learned weight) and a regularizer applied in the image domain:
+    ``k <- k - w M (k - k0) - F S R(S^H F^H k)``. Output: RSS of the final coil images.
+
+    Args:
+        rank: spatial dimensions.
+        cascades: number of cascades.
+        regularizer: image network per cascade (default: fastMRI's NormUnet with 18 channels,
+            4 pools, real on stacked (re, im) channels; a complex U-Net is an option).
+        sensitivity: network estimating coil maps from ACS coil images (default: NormUnet 8
+            channels, 4 pools), or None for maps estimated directly from the ACS data.
+        share_weights: one regularizer for all cascades.
+    """
+
+    def __init__(self, rank=2, cascades=12, regularizer: NetworkRef = None, sensitivity: NetworkRef = "default",
+                 share_weights=False, **kwargs):
+        super().__init__(rank, **kwargs)
+        self.cascades = check_positive_int(cascades, "cascades")
+        self.regularizer = regularizer if regularizer is not None else fastmri_unet(18)
+        self.sensitivity = fastmri_unet(8) if sensitivity == "default" else sensitivity
+        self.share_weights = bool(share_weights)
+        count = 1 if self.share_weights else self.cascades
+        self.regularizers = [self.build_network(self.regularizer) for _ in range(count)]
+        self.sensitivity_network = None if self.sensitivity is None else self.build_network(self.sensitivity)
+        self.dc_weights = [self.add_weight(name=f"dc_weight_{i}", shape=(), initializer="ones")
+                           for i in range(self.cascades)]
+
+    def coil_maps(self, kspace, mask, num_low):
+        if self.sensitivity_network is None:
+            return _coil_maps_from_acs(kspace, mask, num_low, self.rank)
+        if num_low is not None:
+            region = ops.center_region(tf.shape(kspace)[-1], num_low, kspace.shape.rank)
+        else:
+            region = ops.calibration_region(mask)
+        images = ops.ifftn(kspace * tf.cast(region, kspace.dtype), rank=self.rank)  # (B, C, *S)
+        shape = tf.shape(images)
+        per_coil = tf.reshape(images, tf.concat([[-1], shape[2:]], 0))
+        refined = apply_image_network(self.sensitivity_network, per_coil)
+        maps = tf.reshape(refined, shape)
+        return maps / tf.cast(ops.rss(maps, axis=1, keepdims=True) + 1e-12, maps.dtype)
+
+    def call(self, inputs, training=None):
+        kspace0, mask, num_low = self.unpack(inputs)
+        maps = self.coil_maps(kspace0, mask, num_low)
+        kspace = kspace0
+        cmask = tf.cast(mask, kspace.dtype)
+        for i in range(self.cascades):
+            regularizer = self.regularizers[0 if self.share_weights else i]
+            image = tf.reduce_sum(tf.math.conj(maps) * ops.ifftn(kspace, rank=self.rank), axis=1)
+            refined = apply_image_network(regularizer, image)
+            model_term = ops.fftn(maps * tf.expand_dims(refined, 1), rank=self.rank)
+            soft_dc = cmask * (kspace - kspace0) * tf.cast(self.dc_weights[i], kspace.dtype)
+            kspace = kspace - soft_dc - model_term
+        return ops.rss(ops.ifftn(kspace, rank=self.rank), axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "cascades": self.cascades, "regularizer": plain(self.regularizer),
+                "sensitivity": plain(self.sensitivity), "share_weights": self.share_weights}
+
+
+@keras.saving.register_keras_serializable(package="mrinets")
+class Unrolled(ReconNetwork):
+    """Generic unrolled network: ``iterations`` x {regularizer, data_consistency}, written in YAML.
+
+    ``x0 = A^H y`` with coil maps from the ACS region; then per iteration
+    ``z = regularizer(x)`` and ``x = data_consistency(z, y, mask, maps)``. Output ``|x| * rss(maps)``
+    (the SENSE image in RSS intensity).
+
+    Args:
+        rank: spatial dimensions.
+        iterations: number of unrolled iterations.
+        regularizer: image network (``UNet``, ``CNN``, a plugin's ...).
+        data_consistency: registered data-consistency block (``HardDC``, ``GradientDC``, ``CGDC``),
+            or None for image-domain post-processing of the SENSE-combined zero-filled image.
+        share_weights: one regularizer and one data-consistency block for every iteration.
+    """
+
+    def __init__(self, rank=2, iterations=5, regularizer: NetworkRef = "CNN",
+                 data_consistency: ConsistencyRef = "GradientDC", share_weights=False, **kwargs):
+        super().__init__(rank, **kwargs)
+        self.iterations = check_positive_int(iterations, "iterations")
+        self.regularizer, self.data_consistency = regularizer, data_consistency
+        self.share_weights = bool(share_weights)
+        count = 1 if self.share_weights else self.iterations
+        self.regularizers = [self.build_network(regularizer) for _ in range(count)]
+        self.consistency = [self.build_network(data_consistency, "data_consistency")
+                            for _ in range(count)] if data_consistency is not None else []
+
+    def call(self, inputs, training=None):
+        kspace, mask, num_low = self.unpack(inputs)
+        maps = _coil_maps_from_acs(kspace, mask, num_low, self.rank)
+        image = ops.sense_adjoint(kspace, maps, mask, rank=self.rank)
+        for i in range(self.iterations):
+            index = 0 if self.share_weights else i
+            image = apply_image_network(self.regularizers[index], image)
+            if self.consistency:
+                image = self.consistency[index](image, kspace, mask, maps)
+        return tf.abs(image) * ops.rss(maps, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "iterations": self.iterations, "regularizer": plain(self.regularizer),
+                "data_consistency": plain(self.data_consistency), "share_weights": self.share_weights}
+
+
+@keras.saving.register_keras_serializable(package="mrinets")
+class MoDL(Unrolled):
+    """MoDL (Aggarwal et al., 2019): a shared residual CNN denoiser alternating with CG data consistency.
+
+    ``Unrolled`` with MoDL's defaults: 10 iterations, a 5-layer 64-channel residual CNN and
+    ``CGDC`` (learned lambda), weights shared across iterations.
+    """
+
+    def __init__(self, rank=2, iterations=10, regularizer: NetworkRef = None,
+                 data_consistency: ConsistencyRef = "CGDC", share_weights=True, **kwargs):
+        regularizer = regularizer if regularizer is not None else {"type": "CNN", "filters": 64, "depth": 5}
+        super().__init__(rank, iterations, regularizer, data_consistency, share_weights, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="mrinets")
+class Cascade(Unrolled):
+    """DC-CNN cascade (Schlemper et al., 2018): residual CNN blocks with hard k-space data consistency.
+
+    ``Unrolled`` with its defaults: 5 cascades of a 5-layer 32-channel residual CNN and
+    ``HardDC``, separate weights per cascade.
+    """
+
+    def __init__(self, rank=2, iterations=5, regularizer: NetworkRef = None,
+                 data_consistency: ConsistencyRef = "HardDC", share_weights=False, **kwargs):
+        regularizer = regularizer if regularizer is not None else {"type": "CNN", "filters": 32, "depth": 5}
+        super().__init__(rank, iterations, regularizer, data_consistency, share_weights, **kwargs)
+
+
+NETWORKS = {"VarNet": VarNet, "Unrolled": Unrolled, "MoDL": MoDL, "Cascade": Cascade}
