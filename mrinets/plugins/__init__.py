@@ -72,3 +72,11 @@ def register_data_consistency(register):
 
     for name, cls in DATA_CONSISTENCY.items():
         register(cls, name=name)
+
+
+@hookimpl
+def register_losses(register):
+    from mrinets.train.losses import LOSSES
+
+    for name, cls in LOSSES.items():
+        register(cls, name=name)
