@@ -21,6 +21,8 @@ from mrinets.networks._blocks import apply_image_network, check_positive_int, ch
 
 NetworkRef = typing.Annotated[object, Ref("network", partial=True)]
 ConsistencyRef = typing.Annotated[object, Ref("data_consistency", partial=True)]
+OptionalNetworkRef = typing.Optional[NetworkRef]
+OptionalConsistencyRef = typing.Optional[ConsistencyRef]
 
 
 def fastmri_unet(filters, depth=4):
@@ -86,16 +88,15 @@ class VarNet(ReconNetwork):
         regularizer: image network per cascade (default: fastMRI's NormUnet with 18 channels,
             4 pools, real on stacked (re, im) channels; a complex U-Net is an option).
         sensitivity: network estimating coil maps from ACS coil images (default: NormUnet 8
-            channels, 4 pools), or None for maps estimated directly from the ACS data.
+            channels, 4 pools), or None (``null``) for maps estimated directly from the ACS data.
         share_weights: one regularizer for all cascades.
     """
 
-    def __init__(self, rank=2, cascades=12, regularizer: NetworkRef = None, sensitivity: NetworkRef = "default",
-                 share_weights=False, **kwargs):
+    def __init__(self, rank=2, cascades=12, regularizer: NetworkRef = fastmri_unet(18),
+                 sensitivity: OptionalNetworkRef = fastmri_unet(8), share_weights=False, **kwargs):
         super().__init__(rank, **kwargs)
         self.cascades = check_positive_int(cascades, "cascades")
-        self.regularizer = regularizer if regularizer is not None else fastmri_unet(18)
-        self.sensitivity = fastmri_unet(8) if sensitivity == "default" else sensitivity
+        self.regularizer, self.sensitivity = regularizer, sensitivity
         self.share_weights = bool(share_weights)
         count = 1 if self.share_weights else self.cascades
         self.regularizers = [self.build_network(self.regularizer) for _ in range(count)]
@@ -154,7 +155,7 @@ class Unrolled(ReconNetwork):
     """
 
     def __init__(self, rank=2, iterations=5, regularizer: NetworkRef = "CNN",
-                 data_consistency: ConsistencyRef = "GradientDC", share_weights=False, **kwargs):
+                 data_consistency: OptionalConsistencyRef = "GradientDC", share_weights=False, **kwargs):
         super().__init__(rank, **kwargs)
         self.iterations = check_positive_int(iterations, "iterations")
         self.regularizer, self.data_consistency = regularizer, data_consistency
@@ -188,9 +189,8 @@ class MoDL(Unrolled):
     ``CGDC`` (learned lambda), weights shared across iterations.
     """
 
-    def __init__(self, rank=2, iterations=10, regularizer: NetworkRef = None,
-                 data_consistency: ConsistencyRef = "CGDC", share_weights=True, **kwargs):
-        regularizer = regularizer if regularizer is not None else {"type": "CNN", "filters": 64, "depth": 5}
+    def __init__(self, rank=2, iterations=10, regularizer: NetworkRef = {"type": "CNN", "filters": 64, "depth": 5},
+                 data_consistency: OptionalConsistencyRef = "CGDC", share_weights=True, **kwargs):
         super().__init__(rank, iterations, regularizer, data_consistency, share_weights, **kwargs)
 
 
@@ -202,9 +202,8 @@ class Cascade(Unrolled):
     ``HardDC``, separate weights per cascade.
     """
 
-    def __init__(self, rank=2, iterations=5, regularizer: NetworkRef = None,
-                 data_consistency: ConsistencyRef = "HardDC", share_weights=False, **kwargs):
-        regularizer = regularizer if regularizer is not None else {"type": "CNN", "filters": 32, "depth": 5}
+    def __init__(self, rank=2, iterations=5, regularizer: NetworkRef = {"type": "CNN", "filters": 32, "depth": 5},
+                 data_consistency: OptionalConsistencyRef = "HardDC", share_weights=False, **kwargs):
         super().__init__(rank, iterations, regularizer, data_consistency, share_weights, **kwargs)
 
 
