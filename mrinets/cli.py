@@ -65,6 +65,27 @@ def cmd_layers(args):
     return 0
 
 
+def cmd_configs(args):
+    from mrinets import configs
+
+    rows = []
+    for name in configs.names():
+        with open(os.path.join(configs.FOLDER, f"{name}.yaml")) as handle:
+            lines = [line[1:].strip() for line in handle if line.startswith("#") and "$schema" not in line]
+        rows.append([name, lines[0] if lines else ""])
+    print(_table(rows, ["config", "description"]))
+    return 0
+
+
+def cmd_validate(args):
+    from mrinets import configs, networks
+
+    path = configs.find(args.config)
+    node = networks.validate(path)
+    print(f"{path}: valid {node['type']} config")
+    return 0
+
+
 def cmd_data_prepare(args):
     from mrinets.data import builtin
 
@@ -85,6 +106,13 @@ def build_parser():
     layers.add_argument("--kind", help="one registry kind (layer, network, loss, mask, ...)")
     layers.add_argument("--json", action="store_true", help="machine-readable output")
     layers.set_defaults(run=cmd_layers)
+
+    listing = commands.add_parser("configs", help="list the shipped configs")
+    listing.set_defaults(run=cmd_configs)
+
+    validate = commands.add_parser("validate", help="check a network config without building it")
+    validate.add_argument("config", help="a YAML file or a shipped config's name")
+    validate.set_defaults(run=cmd_validate)
 
     data = commands.add_parser("data", help="datasets")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)

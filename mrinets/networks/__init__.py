@@ -25,21 +25,17 @@ DOCUMENT_KEYS = ("schema_version",)
 
 
 def _network_node(source):
-    """Load ``source`` and return (network node, source name); a ``model:`` section is accepted."""
+    """Load ``source``; returns (network node, its YAML path, source name).
+
+    A document's ``model:`` section is accepted.
+    """
     document = config.load(source)
-    if isinstance(document, dict) and "model" in document and "type" not in document:
-        document = document["model"]
-    if isinstance(document, dict):
-        document = type(document)((k, v) for k, v in document.items() if k not in DOCUMENT_KEYS) \
-            if hasattr(document, "line") is False else _without(document, DOCUMENT_KEYS)
-    return document
-
-
-def _without(node, keys):
-    for key in keys:
-        if key in node:
-            del node[key]
-    return node
+    name = getattr(document, "source", None)
+    if "model" in document and "type" not in document:
+        return document["model"], ("model",), name
+    for key in DOCUMENT_KEYS:
+        document.pop(key, None)
+    return document, (), name
 
 
 def validate(source):
@@ -47,7 +43,8 @@ def validate(source):
 
     Returns the validated node; raises ``ConfigError`` listing every problem.
     """
-    return config.validate_node(_network_node(source), "network", source=getattr(source, "name", None))
+    node, path, name = _network_node(source)
+    return config.validate_node(node, "network", source=name, path=path)
 
 
 def build_layer(source):

@@ -1,9 +1,11 @@
 """A plain convolutional network: the regularizer of MoDL and DC-CNN cascades."""
 
+from typing import Optional
+
 import keras
 import tensorflow as tf
 
-from mrinets.config import LayerRef
+from mrinets.config import LayerRef, PositiveInt
 from mrinets.networks._blocks import LayerFactory, check_positive_int, check_rank, plain
 
 
@@ -26,8 +28,10 @@ class CNN(keras.layers.Layer):
     Input ``(batch, *spatial, in_channels)``; output ``(batch, *spatial, out_channels)``.
     """
 
-    def __init__(self, rank=2, filters=32, depth=5, kernel_size=3, conv: LayerRef = None, norm: LayerRef = None,
-                 activation="relu", residual=True, in_channels=1, out_channels=None, dtype="complex64", **kwargs):
+    def __init__(self, rank: int = 2, filters: PositiveInt = 32, depth: PositiveInt = 5, kernel_size=3,
+                 conv: Optional[LayerRef] = None, norm: Optional[LayerRef] = None, activation="relu",
+                 residual: bool = True, in_channels: PositiveInt = 1, out_channels: Optional[PositiveInt] = None,
+                 dtype="complex64", **kwargs):
         self.factory = LayerFactory(dtype)
         super().__init__(dtype=self.factory.policy_dtype, **kwargs)
         self.rank = check_rank(rank)

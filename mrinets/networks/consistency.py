@@ -91,7 +91,7 @@ class CGDC(DataConsistency):
                                    trainable=self.learnable)
 
     def call(self, image, kspace, mask, maps):
-        lam = tf.cast(tf.abs(self.lam) + 1e-6, image.dtype)
+        lam = tf.cast(tf.abs(self.lam), image.dtype)  # kept positive
         rhs = ops.sense_adjoint(kspace, maps, mask, rank=self.rank) + lam * image
         return ops.conjugate_gradient(
             lambda x: ops.sense_normal(x, maps, mask, rank=self.rank) + lam * x,

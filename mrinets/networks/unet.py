@@ -1,9 +1,11 @@
 """U-Net for any rank, real or complex, built from registered layers."""
 
+from typing import Optional
+
 import keras
 import tensorflow as tf
 
-from mrinets.config import LayerRef
+from mrinets.config import LayerRef, PositiveInt
 from mrinets.layers._base import invalid_argument
 from mrinets.networks._blocks import LayerFactory, check_positive_int, check_rank, plain
 
@@ -38,9 +40,11 @@ class UNet(keras.layers.Layer):
     multiple of ``2**depth``); output ``(batch, *spatial, out_channels)``.
     """
 
-    def __init__(self, rank=2, filters=None, base_filters=32, depth=4, in_channels=1, out_channels=None,
-                 convs_per_block=2, kernel_size=3, conv: LayerRef = None, use_bias=True, norm: LayerRef = None,
-                 activation="relu", down="max", up="transpose", dropout=0.0, residual=False, normalize=False,
+    def __init__(self, rank: int = 2, filters: Optional[list[PositiveInt]] = None, base_filters: PositiveInt = 32,
+                 depth: PositiveInt = 4, in_channels: PositiveInt = 1, out_channels: Optional[PositiveInt] = None,
+                 convs_per_block: PositiveInt = 2, kernel_size=3, conv: Optional[LayerRef] = None,
+                 use_bias: bool = True, norm: Optional[LayerRef] = None, activation="relu", down: str = "max",
+                 up: str = "transpose", dropout: float = 0.0, residual: bool = False, normalize: bool = False,
                  dtype="complex64", **kwargs):
         self.factory = LayerFactory(dtype)
         super().__init__(dtype=self.factory.policy_dtype, **kwargs)
