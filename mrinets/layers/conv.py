@@ -50,6 +50,11 @@ class ComplexConv(ComplexLayer):
     with channels_first), complex for a complex layer; ``batch_shape`` may have
     several dimensions. Output: ``batch_shape + new_spatial + (filters,)``.
 
+    Raises:
+        ValueError: for padding="causal", strides > 1 with dilation_rate > 1,
+            kernel_size 0, filters not divisible by groups, or a wrong input rank
+            or channel count; each message names the argument and the value.
+
     Weights: ``kernel`` ``(*kernel_size, C // groups, filters)`` and ``bias``
     ``(filters,)``; a complex layer stores each as ``*_real``/``*_imag`` float
     variables and exposes the complex values as read-only ``kernel``/``bias``.
@@ -273,11 +278,6 @@ class Conv1D(ComplexConv):
     Input: ``batch_shape + (steps,) + (channels,)`` (channels_last).
     Output: ``batch_shape + new (steps,) + (filters,)``.
 
-    Raises:
-        ValueError: for padding="causal", strides > 1 with dilation_rate > 1,
-            kernel_size 0, filters not divisible by groups, or a wrong input rank
-            or channel count.
-
     >>> x = tf.complex(tf.random.normal((4, 10, 3)), tf.random.normal((4, 10, 3)))
     >>> Conv1D(2, 3, dtype="complex64")(x).shape
     TensorShape([4, 8, 2])
@@ -295,11 +295,6 @@ class Conv2D(ComplexConv):
 
     Input: ``batch_shape + (rows, cols) + (channels,)`` (channels_last).
     Output: ``batch_shape + new (rows, cols) + (filters,)``.
-
-    Raises:
-        ValueError: for padding="causal", strides > 1 with dilation_rate > 1,
-            kernel_size 0, filters not divisible by groups, or a wrong input rank
-            or channel count.
 
     >>> x = tf.complex(tf.random.normal((4, 28, 28, 3)), tf.random.normal((4, 28, 28, 3)))
     >>> Conv2D(2, 3, dtype="complex64")(x).shape
@@ -319,11 +314,6 @@ class Conv3D(ComplexConv):
     Input: ``batch_shape + (dim1, dim2, dim3) + (channels,)`` (channels_last).
     Output: ``batch_shape + new (dim1, dim2, dim3) + (filters,)``.
 
-    Raises:
-        ValueError: for padding="causal", strides > 1 with dilation_rate > 1,
-            kernel_size 0, filters not divisible by groups, or a wrong input rank
-            or channel count.
-
     >>> x = tf.complex(tf.random.normal((4, 7, 28, 28, 28, 1)), tf.random.normal((4, 7, 28, 28, 28, 1)))
     >>> Conv3D(2, 3, dtype="complex64")(x).shape
     TensorShape([4, 7, 26, 26, 26, 2])
@@ -341,11 +331,6 @@ class Conv1DTranspose(ComplexConvTranspose):
 
     Input: ``batch_shape + (steps,) + (channels,)`` (channels_last).
     Output: ``batch_shape + new (steps,) + (filters,)``.
-
-    Raises:
-        ValueError: for padding="causal", strides > 1 with dilation_rate > 1,
-            kernel_size 0, filters not divisible by groups, or a wrong input rank
-            or channel count.
 
     >>> x = tf.complex(tf.random.normal((4, 10, 3)), tf.random.normal((4, 10, 3)))
     >>> Conv1DTranspose(2, 3, dtype="complex64")(x).shape
@@ -365,11 +350,6 @@ class Conv2DTranspose(ComplexConvTranspose):
     Input: ``batch_shape + (rows, cols) + (channels,)`` (channels_last).
     Output: ``batch_shape + new (rows, cols) + (filters,)``.
 
-    Raises:
-        ValueError: for padding="causal", strides > 1 with dilation_rate > 1,
-            kernel_size 0, filters not divisible by groups, or a wrong input rank
-            or channel count.
-
     >>> x = tf.complex(tf.random.normal((4, 28, 28, 3)), tf.random.normal((4, 28, 28, 3)))
     >>> Conv2DTranspose(2, 3, dtype="complex64")(x).shape
     TensorShape([4, 30, 30, 2])
@@ -387,11 +367,6 @@ class Conv3DTranspose(ComplexConvTranspose):
 
     Input: ``batch_shape + (dim1, dim2, dim3) + (channels,)`` (channels_last).
     Output: ``batch_shape + new (dim1, dim2, dim3) + (filters,)``.
-
-    Raises:
-        ValueError: for padding="causal", strides > 1 with dilation_rate > 1,
-            kernel_size 0, filters not divisible by groups, or a wrong input rank
-            or channel count.
 
     >>> x = tf.complex(tf.random.normal((4, 7, 28, 28, 28, 1)), tf.random.normal((4, 7, 28, 28, 28, 1)))
     >>> Conv3DTranspose(2, 3, dtype="complex64")(x).shape

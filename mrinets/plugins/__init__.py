@@ -2,10 +2,19 @@
 
 It goes through the same hooks a third-party package implements (see
 ``mrinets.registry.hookspecs``), so built-in and plugin entries are looked up,
-listed and validated the same way.
+listed and validated the same way. Modules are imported inside each hook, so
+listing one kind does not import the others.
 """
 
+import importlib
+
 from mrinets.registry import hookimpl
+
+
+def _register_table(register, module, table):
+    """Register every ``name: object`` of ``module.table``."""
+    for name, obj in getattr(importlib.import_module(module), table).items():
+        register(obj, name=name)
 
 
 @hookimpl
@@ -20,63 +29,39 @@ def register_layers(register):
 
 @hookimpl
 def register_activations(register):
-    from mrinets.layers import activations
-
-    for name, fn in activations.COMPLEX_ACTIVATIONS.items():
-        register(fn, name=name)
+    _register_table(register, "mrinets.layers.activations", "COMPLEX_ACTIVATIONS")
 
 
 @hookimpl
 def register_initializers(register):
-    from mrinets.layers import initializers
-
-    for name, cls in initializers.COMPLEX_INITIALIZERS.items():
-        register(cls, name=name)
+    _register_table(register, "mrinets.layers.initializers", "COMPLEX_INITIALIZERS")
 
 
 @hookimpl
 def register_masks(register):
-    from mrinets.data import masks
-
-    for name, cls in masks.MASKS.items():
-        register(cls, name=name)
+    _register_table(register, "mrinets.data.masks", "MASKS")
 
 
 @hookimpl
 def register_datasets(register):
-    from mrinets.data import builtin
-
-    for name, fn in builtin.DATASETS.items():
-        register(fn, name=name)
+    _register_table(register, "mrinets.data.builtin", "DATASETS")
 
 
 @hookimpl
 def register_metrics(register):
-    from mrinets import metrics
-
-    for name, obj in metrics.METRICS.items():
-        register(obj, name=name)
+    _register_table(register, "mrinets.metrics", "METRICS")
 
 
 @hookimpl
 def register_networks(register):
-    from mrinets.networks import NETWORKS
-
-    for name, cls in NETWORKS.items():
-        register(cls, name=name)
+    _register_table(register, "mrinets.networks", "NETWORKS")
 
 
 @hookimpl
 def register_data_consistency(register):
-    from mrinets.networks import DATA_CONSISTENCY
-
-    for name, cls in DATA_CONSISTENCY.items():
-        register(cls, name=name)
+    _register_table(register, "mrinets.networks", "DATA_CONSISTENCY")
 
 
 @hookimpl
 def register_losses(register):
-    from mrinets.train.losses import LOSSES
-
-    for name, cls in LOSSES.items():
-        register(cls, name=name)
+    _register_table(register, "mrinets.train.losses", "LOSSES")
