@@ -121,6 +121,10 @@ def build_parser():
     prepare = data_commands.add_parser("prepare", help="prepare the built-in dataset into the cache")
     add_prepare_arguments(prepare)
     prepare.set_defaults(run=cmd_data_prepare)
+
+    from mrinets.train.commands import add_commands
+
+    add_commands(commands)
     return parser
 
 

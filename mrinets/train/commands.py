@@ -1,0 +1,239 @@
+"""``mrinets train``, ``mrinets evaluate`` and ``mrinets predict``."""
+
+import json
+import os
+import sys
+import time
+
+from mrinets.train import checkpoint, evaluation
+
+
+def _usage_error(message):
+    from mrinets.cli import UsageError
+
+    return UsageError(message)
+
+
+def _config_name(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _latest_run(name, root="runs"):
+    if not os.path.isdir(root):
+        return None
+    runs = sorted(d for d in os.listdir(root) if d.startswith(f"{name}-") and os.path.isdir(os.path.join(root, d)))
+    runs = [d for d in runs if os.path.exists(os.path.join(root, d, "checkpoints", "latest.npz"))]
+    return os.path.join(root, runs[-1]) if runs else None
+
+
+def resolve_run_dir(name, output, resume):
+    """``(run_dir, resume)``: ``--output`` or ``runs/<name>-<timestamp>``; resume when ``latest`` exists there."""
+    if output:
+        run_dir = output
+    elif resume:
+        run_dir = _latest_run(name)
+        if run_dir is None:
+            raise _usage_error(f"--resume: no run of {name!r} with a checkpoint under runs/; give --output RUN_DIR.")
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = os.path.join("runs", f"{name}-{stamp}")
+        n = 1
+        while os.path.exists(run_dir):
+            n += 1
+            run_dir = os.path.join("runs", f"{name}-{stamp}-{n}")
+    latest = os.path.join(run_dir, "checkpoints", "latest.npz")
+    if resume and not os.path.exists(latest):
+        raise _usage_error(f"--resume: {latest} does not exist; nothing to resume in {run_dir!r}.")
+    return run_dir, os.path.exists(latest)
+
+
+def _check_same_model(run_dir, cfg):
+    from mrinets.config import load, to_plain
+
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.exists(path):
+        return
+    stored = load(path)
+    if to_plain(stored.get("model")) != to_plain(cfg["model"]):
+        raise _usage_error(
+            f"Run directory {run_dir!r} was trained with a different `model:` (see {path}); "
+            "resume with the same model or choose another --output."
+        )
+
+
+def cmd_train(args):
+    from mrinets.train import schema, trainer
+
+    path = schema.find_config(args.config)
+    cfg = schema.load_config(path, overrides=args.set or (), seed=args.seed)
+    name = _config_name(path)
+    if args.dry_run:
+        from mrinets import networks
+        from mrinets.config import to_plain
+
+        print(schema.to_yaml(cfg), end="")
+        model = networks.build(to_plain(cfg["model"]))
+        steps = cfg["train"]["steps"] or f"{cfg['train']['epochs']} epochs"
+        print(f"# valid: {model.count_params():,} parameters, {steps} steps; nothing was written (--dry-run)")
+        return 0
+    if not os.environ.get("MRINETS_DEBUG"):
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")  # e.g. the benign "casting complex64 to float32" of real->complex casts' gradients
+    strategy = trainer.make_strategy(cfg["train"]["distribute"])
+    run_dir, resume = resolve_run_dir(name, args.output, args.resume)
+    chief = trainer.is_chief(strategy)
+    lock = checkpoint.RunLock(run_dir) if chief else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        if resume:
+            _check_same_model(run_dir, cfg)
+        return trainer.Trainer(cfg, run_dir, strategy, resume=resume, log=_log).run()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _log(line):
+    print(line, flush=True)
+
+
+def locate(target, which="best"):
+    """``(run_dir, checkpoint_path)`` for a run directory or a checkpoint file."""
+    if os.path.isfile(target):
+        folder = os.path.dirname(os.path.abspath(target))
+        run_dir = os.path.dirname(folder) if os.path.basename(folder) == trainer_folder() else folder
+        return run_dir, target
+    if not os.path.isdir(target):
+        raise FileNotFoundError(f"No run directory or checkpoint file {target!r}.")
+    folder = os.path.join(target, trainer_folder())
+    order = [which, "latest"] if which == "best" else [which]
+    for kind in order:
+        path = os.path.join(folder, f"{kind}.npz")
+        if os.path.exists(path):
+            return target, path
+    raise FileNotFoundError(f"Run directory {target!r} has no checkpoint {os.path.join(folder, which + '.npz')!r}.")
+
+
+def trainer_folder():
+    from mrinets.train.trainer import CHECKPOINTS
+
+    return CHECKPOINTS
+
+
+def load_run(target, which="best"):
+    """``(cfg, model, run_dir, checkpoint_path, state)`` of a trained run (float32 inference model)."""
+    from mrinets import networks
+    from mrinets.config import to_plain
+    from mrinets.train import schema
+
+    run_dir, ckpt = locate(target, which)
+    config_path = os.path.join(run_dir, "config.yaml")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"{config_path!r} does not exist: {target!r} is not inside a mrinets run directory.")
+    cfg = schema.load_config(config_path)
+    model = networks.build(to_plain(cfg["model"]))
+    state = checkpoint.restore(ckpt, model)
+    return cfg, model, run_dir, ckpt, state
+
+
+def cmd_evaluate(args):
+    from mrinets.config import to_plain
+    from mrinets.data import build_dataset
+    from mrinets.train.trainer import data_paths
+
+    cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
+    path = args.data or data_paths(cfg)[1]
+    ds = build_dataset(path, mask=to_plain(cfg["mask"]), batch_size=args.batch_size, shuffle=False,
+                       crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
+                       return_metadata=True)
+    if len(ds.element_spec) != 3:
+        from mrinets.data import DataError
+
+        raise DataError(f"{path!r} holds test-style files (no target) that cannot be scored; use `mrinets predict`.")
+    print(f"evaluating {ckpt} (step {state['step']}) on {path}", flush=True)
+    volumes = evaluation.collect(ds, evaluation.predict_function(model), baselines=True, max_slices=args.max_slices)
+    rows, means = evaluation.volume_metrics(volumes)
+    print(evaluation.format_table(rows, means))
+    out = args.output or os.path.join(run_dir, f"evaluation-{os.path.splitext(os.path.basename(ckpt))[0]}")
+    for name, volume in volumes.items():
+        k = volume["target"].shape[0] // 2
+        png = evaluation.figure_png(volume["zero_filled"][k], volume["model"][k], volume["target"][k],
+                                    title=f"{name} slice {k}")
+        checkpoint.atomic_write(os.path.join(out, "figures", f"{os.path.splitext(name)[0]}.png"),
+                                lambda handle, png=png: handle.write(png))
+    report = {"checkpoint": ckpt, "step": state["step"], "data": path, "volumes": rows, "mean": means}
+    checkpoint.atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(report, indent=2))
+    print(f"wrote {out}/metrics.json and {len(volumes)} figure(s)")
+    return 0
+
+
+def cmd_predict(args):
+    from mrinets.config import to_plain
+    from mrinets.data import build_dataset, list_files, read_metadata
+
+    cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
+    predict = evaluation.predict_function(model)
+    files = list_files(args.data)
+    print(f"reconstructing {len(files)} file(s) with {ckpt} (step {state['step']})", flush=True)
+    written = 0
+    for path in files:
+        meta = read_metadata(path)
+        ds = build_dataset(path, mask=to_plain(cfg["mask"]), batch_size=1, shuffle=False, deterministic_masks=True,
+                           return_metadata=True)
+        h, w = meta["kspace_shape"][-2:]
+        if meta["target_shape"] is not None:
+            crop = meta["target_shape"]
+        elif meta.get("recon_size"):  # fastMRI test files: the header's reconstruction matrix
+            crop = (min(meta["recon_size"][0], h), min(meta["recon_size"][1], w))
+        else:
+            crop = (h, w)
+        slices = {}
+        for element in ds:
+            inputs, info = element[0], element[-1]
+            image = evaluation.center_crop(predict(inputs), crop).numpy() * info["scale"].numpy()[:, None, None]
+            slices[int(info["slice"].numpy()[0])] = image[0]
+        import numpy as np
+
+        volume = np.stack([slices[k] for k in sorted(slices)])
+        evaluation.write_reconstructions({os.path.basename(path): volume}, args.output)
+        written += 1
+        print(f"  {os.path.basename(path)}: reconstruction {volume.shape}", flush=True)
+    print(f"wrote {written} file(s) to {args.output}")
+    return 0
+
+
+def add_commands(subparsers):
+    """Register ``train``, ``evaluate`` and ``predict`` on the ``mrinets`` sub-command parser."""
+    train = subparsers.add_parser("train", help="train a network from a training config")
+    train.add_argument("config", help="a YAML file or a shipped config's name (e.g. varnet_quickstart)")
+    train.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                       help="override a config value, e.g. --set train.steps=100 (repeatable)")
+    train.add_argument("--output", "-o", help="run directory (default runs/<config>-<timestamp>)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the run's latest checkpoint (default run: the newest runs/<config>-*)")
+    train.add_argument("--seed", type=int, help="overrides train.seed")
+    train.add_argument("--dry-run", action="store_true", help="validate and print the resolved config; train nothing")
+    train.set_defaults(run=cmd_train)
+
+    evaluate = subparsers.add_parser("evaluate", help="score a trained run against zero-filled and CG-SENSE")
+    evaluate.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
+    evaluate.add_argument("--data", help="fastMRI-layout files with targets (default: the run's validation split)")
+    evaluate.add_argument("--checkpoint", choices=["best", "latest"], default="best", help="which checkpoint of a run dir")
+    evaluate.add_argument("--output", help="folder for metrics.json and figures (default <run>/evaluation-<ckpt>)")
+    evaluate.add_argument("--batch-size", type=int, default=1)
+    evaluate.add_argument("--max-slices", type=int, default=None, help="stop after this many slices")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    predict = subparsers.add_parser("predict", help="write reconstructions in fastMRI's submission layout")
+    predict.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
+    predict.add_argument("--data", required=True, help="fastMRI-layout h5 files (test files with a `mask` work)")
+    predict.add_argument("--output", required=True, help="folder for the reconstruction files (same names)")
+    predict.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    predict.set_defaults(run=cmd_predict)
+    return subparsers
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `mrinets train|evaluate|predict`")

@@ -1,0 +1,180 @@
+"""Validation: per-volume fastMRI metrics of a model next to zero-filled and CG-SENSE, and figures.
+
+Predictions and targets are put back in the files' units (times the pipeline's ``scale``)
+and stacked per file (volume) before ``nmse``/``psnr``/``ssim`` (``maxval`` = the volume's max).
+"""
+
+import io
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from mrinets import metrics, ops
+
+METHODS = ("model", "zero_filled", "cg_sense")
+METRIC_NAMES = ("nmse", "psnr", "ssim")
+
+
+def center_crop(x, shape):
+    """Centre-crop the last two axes of a tensor to ``shape`` (fastMRI's ``(n - m) // 2`` start)."""
+    h, w = shape[0], shape[1]
+    full = tf.shape(x)
+    top, left = (full[-2] - h) // 2, (full[-1] - w) // 2
+    return x[..., top : top + h, left : left + w]
+
+
+def predict_function(model):
+    """A ``tf.function`` mapping pipeline inputs to float32 magnitude images."""
+
+    @tf.function(reduce_retracing=True)
+    def predict(inputs):
+        return tf.cast(model(inputs, training=False), tf.float32)
+
+    return predict
+
+
+@tf.function(reduce_retracing=True)
+def _baselines(kspace, mask, num_low, shape):
+    zf = center_crop(ops.zero_filled(kspace), shape)
+    cg = center_crop(ops.cg_sense(kspace, mask, num_low_frequencies=num_low), shape)
+    return zf, cg
+
+
+def collect(dataset, predict=None, baselines=True, max_slices=None):
+    """Run over ``dataset`` (``return_metadata=True``); return ``{fname: {method: (slices, h, w)}}``.
+
+    ``predict``: a function of the inputs (``None``: baselines only). Images are in file units.
+    """
+    volumes = {}
+    seen = 0
+    for element in dataset:
+        inputs, target, meta = element
+        scale = meta["scale"].numpy()[:, None, None]
+        shape = tf.shape(target)[-2:]
+        images = {"target": target.numpy() * scale}
+        if predict is not None:
+            images["model"] = center_crop(predict(inputs), shape).numpy() * scale
+        if baselines:
+            zf, cg = _baselines(inputs["kspace"], inputs["mask"], inputs["num_low_frequencies"], shape)
+            images["zero_filled"], images["cg_sense"] = zf.numpy() * scale, cg.numpy() * scale
+        names = [n.decode() for n in meta["fname"].numpy()]
+        slices = meta["slice"].numpy()
+        for i, (name, index) in enumerate(zip(names, slices)):
+            volume = volumes.setdefault(name, {})
+            for key, value in images.items():
+                volume.setdefault(key, {})[int(index)] = value[i]
+        seen += len(names)
+        if max_slices is not None and seen >= max_slices:
+            break
+    return {
+        name: {key: np.stack([per[k] for k in sorted(per)]) for key, per in volume.items()}
+        for name, volume in volumes.items()
+    }
+
+
+def volume_metrics(volumes, methods=METHODS):
+    """Per-volume rows ``{"volume", "slices", "<method>_<metric>"}`` and their means (a dict)."""
+    rows = []
+    for name in sorted(volumes):
+        volume = volumes[name]
+        gt = volume["target"]
+        row = {"volume": name, "slices": int(gt.shape[0])}
+        for method in methods:
+            if method in volume:
+                row[f"{method}_nmse"] = metrics.nmse(gt, volume[method])
+                row[f"{method}_psnr"] = metrics.psnr(gt, volume[method])
+                row[f"{method}_ssim"] = metrics.ssim(gt, volume[method])
+        rows.append(row)
+    means = {}
+    for key in rows[0] if rows else ():
+        if key not in ("volume", "slices"):
+            means[key] = float(np.mean([r[key] for r in rows]))
+    return rows, means
+
+
+def panel(volumes, index=None):
+    """``(zero_filled, model, target)`` slices of the first volume (its middle slice by default)."""
+    name = sorted(volumes)[0]
+    volume = volumes[name]
+    k = volume["target"].shape[0] // 2 if index is None else index
+    return name, k, volume.get("zero_filled", volume["target"] * 0)[k], volume["model"][k], volume["target"][k]
+
+
+def figure_png(zero_filled, recon, target, title=""):
+    """PNG bytes of zero-filled | reconstruction | reference | error map (x5)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    vmax = float(np.percentile(target, 99.5)) or 1.0
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
+    zf_psnr = metrics.psnr(target, zero_filled)
+    rc_psnr = metrics.psnr(target, recon)
+    items = [
+        (zero_filled, f"zero-filled ({zf_psnr:.2f} dB)", "gray", vmax),
+        (recon, f"reconstruction ({rc_psnr:.2f} dB)", "gray", vmax),
+        (target, "reference", "gray", vmax),
+        (np.abs(recon - target), "|error| x5", "inferno", vmax / 5),
+    ]
+    for ax, (image, label, cmap, top) in zip(axes, items):
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=top)
+        ax.set_title(label, fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def panel_image(zero_filled, recon, target):
+    """A ``(1, h, 4w, 1)`` float image in [0, 1] for ``tf.summary.image``."""
+    vmax = float(np.percentile(target, 99.5)) or 1.0
+    error = np.abs(recon - target) * 5
+    row = np.concatenate([zero_filled, recon, target, error], axis=-1) / vmax
+    return np.clip(row, 0, 1)[None, :, :, None].astype(np.float32)
+
+
+def format_table(rows, means, methods=METHODS):
+    """A text table: one line per volume and a mean line, NMSE/PSNR/SSIM per method."""
+    methods = [m for m in methods if rows and f"{m}_psnr" in rows[0]]
+    headers = ["volume", "slices"] + [f"{m} {k.upper()}" for m in methods for k in METRIC_NAMES]
+
+    def cells(row):
+        out = []
+        for m in methods:
+            out += [f"{row[f'{m}_nmse']:.4f}", f"{row[f'{m}_psnr']:.2f}", f"{row[f'{m}_ssim']:.4f}"]
+        return out
+
+    table = [[r["volume"], str(r["slices"])] + cells(r) for r in rows]
+    table.append(["mean", str(sum(r["slices"] for r in rows))] + cells(means))
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)) for t in table]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def write_reconstructions(volumes, folder):
+    """Write ``{fname: (slices, h, w)}`` as fastMRI submission files (``reconstruction`` dataset)."""
+    import h5py
+
+    from mrinets.train.checkpoint import atomic_write
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for name, images in sorted(volumes.items()):
+        path = os.path.join(folder, name)
+
+        def write(handle, images=images):
+            buffer = io.BytesIO()
+            with h5py.File(buffer, "w") as f:
+                f.create_dataset("reconstruction", data=np.asarray(images, np.float32))
+            handle.write(buffer.getvalue())
+
+        atomic_write(path, write)
+        paths.append(path)
+    return paths

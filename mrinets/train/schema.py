@@ -1,0 +1,217 @@
+"""The training config: ``model``, ``data``, ``mask``, ``loss``, ``optimizer``, ``train`` sections.
+
+>>> from mrinets.train.schema import load_config
+>>> cfg = load_config("varnet_quickstart", overrides=["train.steps=10"])
+>>> cfg["train"]["batch_size"], cfg["mask"]["type"]
+(4, 'equispaced_fraction')
+
+Every mistake is a ``ConfigError`` naming its YAML path and line.
+"""
+
+import inspect
+import os
+
+import keras
+
+from mrinets import config
+from mrinets.config import ConfigDict, ConfigError, Field, Problem, Ref
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("one_device", "mirrored", "multi_worker")
+BUILTIN_DATA = ("mni152", "shepp_logan")
+SCHEDULES = ("constant", "cosine", "exponential")
+
+#: Optimizer constructor arguments the ``optimizer`` section handles itself.
+_OPTIMIZER_OWN = ("type", "learning_rate", "schedule")
+
+
+def optimizer_class(name):
+    """The Keras optimizer class called ``name`` (case-insensitive, ``adamw`` -> ``AdamW``), or None.
+
+    Looked up without creating an optimizer (no TensorFlow state before a strategy exists).
+    """
+    classes = {n.lower(): getattr(keras.optimizers, n) for n in _optimizer_names()}
+    return classes.get(str(name).lower())
+
+
+def _optimizer_names():
+    return sorted(
+        n for n, obj in vars(keras.optimizers).items()
+        if inspect.isclass(obj) and issubclass(obj, keras.optimizers.Optimizer) and n not in ("Optimizer", "LossScaleOptimizer")
+    )
+
+
+def _check_optimizer_name(name):
+    if optimizer_class(name) is None:
+        from mrinets.registry import suggest
+
+        close = suggest(name, _optimizer_names())
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        return f"unknown Keras optimizer {name!r}.{hint} Available: {', '.join(_optimizer_names())}"
+    return None
+
+
+def _check_probability(value):
+    return None if 0 <= value < 1 else f"expected a number in [0, 1), got {value!r}"
+
+
+SCHEDULE_FIELDS = {
+    "type": Field(str, choices=SCHEDULES, default="constant", doc="learning-rate schedule"),
+    "warmup_steps": Field(int, min=0, default=0, doc="linear warm-up from 0 over this many steps"),
+    "alpha": Field(float, min=0, default=0.0, doc="cosine: final learning rate as a fraction of the initial one"),
+    "decay_steps": Field(int, positive=True, nullable=True, default=None,
+                         doc="cosine: steps to decay over (default: the run's steps); exponential: decay period"),
+    "decay_rate": Field(float, positive=True, default=0.5, doc="exponential: factor per `decay_steps`"),
+}
+
+TRAIN_FIELDS = {
+    "steps": Field(int, positive=True, nullable=True, default=None, doc="optimizer steps (or give `epochs`)"),
+    "epochs": Field(int, positive=True, nullable=True, default=None, doc="passes over the training split"),
+    "batch_size": Field(int, positive=True, default=1, doc="global batch size (split across replicas)"),
+    "eval_every": Field(int, min=0, default=500, doc="steps between validations (0: only at the end)"),
+    "checkpoint_every": Field(int, min=0, default=100, doc="steps between `latest` checkpoints (0: only at the end)"),
+    "log_every": Field(int, positive=True, default=10, doc="steps between console progress lines"),
+    "eval_batch_size": Field(int, positive=True, nullable=True, default=None, doc="default: batch_size"),
+    "max_eval_slices": Field(int, positive=True, nullable=True, default=None,
+                             doc="validate on at most this many slices (whole volumes first)"),
+    "seed": Field(int, min=0, default=0, doc="seed of weights, data order and masks"),
+    "precision": Field(str, choices=PRECISIONS, default="float32"),
+    "distribute": Field(str, choices=STRATEGIES, default="one_device"),
+    "jit_compile": Field(bool, default=False, doc="XLA-compile the train step (not under mirrored on CPU)"),
+}
+
+DATA_FIELDS = {
+    "builtin": Field(str, choices=BUILTIN_DATA, default="mni152", doc="built-in dataset when `path` is not given"),
+    "options": Field(dict, default=None, doc="arguments of the built-in dataset's preparation (matrix, num_coils, ...)"),
+    "path": Field(str, default=None, doc="folder, glob or file of fastMRI-layout h5 files for training"),
+    "val_path": Field(str, default=None, doc="validation files (needed with `path`)"),
+    "crop": Field(list, default=None, items=Field(int, positive=True), doc="[h, w] centre crop of the targets"),
+    "cache_dir": Field(str, default=None, doc="where built-in data are prepared (default $MRINETS_CACHE)"),
+}
+
+
+SCHEMA = {
+    "schema_version": Field(int, min=1, max=config.SCHEMA_VERSION, default=config.SCHEMA_VERSION),
+    "mrinets_version": Field(str, default=None, doc="written into a run's config.yaml; informative"),
+    "model": Field(ref=Ref("network", build="config"), required=True),
+    "data": Field(fields=DATA_FIELDS),
+    "mask": Field(ref=Ref("mask", build="config"),
+                  default={"type": "equispaced_fraction", "center_fractions": 0.08, "accelerations": 4}),
+    "loss": Field(ref=Ref("loss", build="config"), default={"type": "L1"}),
+    "optimizer": Field(
+        fields={
+            "type": Field(str, default="adam", check=_check_optimizer_name, doc="any Keras optimizer by name"),
+            "learning_rate": Field(float, positive=True, default=1e-3),
+            "schedule": Field(fields=SCHEDULE_FIELDS),
+            "clipnorm": Field(float, positive=True, default=None),
+        },
+        extra=True,
+    ),
+    "train": Field(fields=TRAIN_FIELDS),
+}
+
+
+def find_config(name_or_path):
+    """A config path from a path or a shipped config's name."""
+    from mrinets import configs
+
+    return configs.find(name_or_path)
+
+
+def _inline_model(document, source):
+    """Replace a ``model: path/to/network.yaml`` string by that file's network node."""
+    model = document.get("model")
+    if not isinstance(model, str) or not (model.endswith((".yaml", ".yml")) or os.sep in model or "/" in model):
+        return
+    base = os.path.dirname(os.path.abspath(source)) if source and os.path.exists(str(source)) else os.getcwd()
+    path = model if os.path.isabs(model) else os.path.join(base, model)
+    if not os.path.isfile(path):
+        raise ConfigError(Problem(("model",), f"network file {model!r} does not exist (looked for {path})",
+                                  config.line_of(document, "model")), source)
+    network = config.load(path)
+    node = network["model"] if "model" in network and "type" not in network else network
+    node.pop("schema_version", None)
+    document["model"] = node
+
+
+def _check_optimizer_arguments(cfg, problems):
+    section = cfg["optimizer"]
+    cls = optimizer_class(section["type"])
+    if cls is None:
+        return
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
+    accepted |= {"clipnorm", "clipvalue", "global_clipnorm", "weight_decay", "use_ema", "ema_momentum",
+                 "ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps"}
+    for key, value in section.items():
+        if key in _OPTIMIZER_OWN or key == "clipnorm":
+            continue
+        if key not in accepted:
+            from mrinets.registry import suggest
+
+            close = suggest(key, sorted(accepted))
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            problems.append(Problem(("optimizer", key), f"unknown argument {key!r} for optimizer {cls.__name__}.{hint}",
+                                    config.line_of(section, key)))
+
+
+def validate_config(document, source=None):
+    """Validate a loaded training document; return the resolved ``ConfigDict``.
+
+    Raises:
+        ConfigError: every problem, each with its YAML path and line.
+    """
+    source = source or getattr(document, "source", None)
+    _inline_model(document, source)
+    cfg = config.validate(document, SCHEMA, source=source)
+    problems = []
+    train, data = cfg["train"], cfg["data"]
+    if train["steps"] is not None and train["epochs"] is not None:
+        problems.append(Problem(("train", "epochs"), "give `train.steps` or `train.epochs`, not both",
+                                config.line_of(train, "epochs")))
+    if data["path"] and not data["val_path"]:
+        problems.append(Problem(("data", "val_path"), "required when `data.path` is set (the validation files)",
+                                config.line_of(data, "path")))
+    if data["val_path"] and not data["path"]:
+        problems.append(Problem(("data", "path"), "required when `data.val_path` is set (the training files)",
+                                config.line_of(data, "val_path")))
+    if data["crop"] is not None and len(data["crop"]) != 2:
+        problems.append(Problem(("data", "crop"), f"expected [height, width], got {list(data['crop'])}",
+                                config.line_of(data, "crop")))
+    if train["distribute"] != "one_device" and train["jit_compile"]:
+        problems.append(Problem(("train", "jit_compile"), "jit_compile is not supported with distribute: "
+                                f"{train['distribute']}", config.line_of(train, "jit_compile")))
+    _check_optimizer_arguments(cfg, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    if train["steps"] is None and train["epochs"] is None:
+        train["steps"] = 1000
+    return cfg
+
+
+def load_config(name_or_path, overrides=(), seed=None):
+    """Load, override (``["train.steps=10"]``) and validate a training config.
+
+    ``name_or_path``: a YAML path, YAML text with newlines, a mapping or a shipped config's name.
+    """
+    if isinstance(name_or_path, str) and "\n" not in name_or_path:
+        name_or_path = find_config(name_or_path)
+    document = config.load(name_or_path)
+    source = getattr(document, "source", None)
+    if overrides:
+        document = config.apply_overrides(document, list(overrides))
+        document.source = source
+    if seed is not None:
+        document.setdefault("train", ConfigDict())
+        if not isinstance(document["train"], dict):
+            raise ConfigError(Problem(("train",), "expected a mapping"), source)
+        document["train"]["seed"] = seed
+    return validate_config(document, source)
+
+
+def to_yaml(cfg):
+    """The resolved config as YAML text (plain types, keys in schema order)."""
+    import yaml
+
+    plain = config.to_plain(cfg)
+    ordered = {key: plain[key] for key in SCHEMA if key in plain}
+    return yaml.safe_dump(ordered, sort_keys=False, default_flow_style=None)
