@@ -315,3 +315,18 @@ def test_multi_worker_two_processes_chief_writes_and_resumes(workspace):
     resumed = cli(workspace, "train", "tiny.yaml", "--output", "multi", "--set", "train.steps=5")
     assert resumed.returncode == 0, resumed.stderr
     assert "at step 4" in resumed.stdout and set(losses(resumed.stdout)) == {5}
+
+
+@pytest.mark.slow
+def test_quickstart_beats_zero_filled_by_4db_within_15_minutes(tmp_path):
+    env = {**os.environ, "MRINETS_CACHE": str(tmp_path / "cache"), "CUDA_VISIBLE_DEVICES": ""}
+    started = time.time()
+    result = subprocess.run([sys.executable, "-m", "mrinets.cli", "train", "varnet_quickstart", "--output", "run"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800)
+    minutes = (time.time() - started) / 60
+    assert result.returncode == 0, result.stderr
+    last = json.loads((tmp_path / "run" / "metrics.json").read_text())["evaluations"][-1]
+    assert last["val_psnr"] - last["zero_filled_psnr"] >= 4.0, last
+    assert last["val_ssim"] > last["zero_filled_ssim"] and last["val_nmse"] < last["cg_sense_nmse"]
+    assert list((tmp_path / "run" / "figures").glob("*.png"))
+    assert minutes < 15, f"took {minutes:.1f} minutes"
