@@ -2,10 +2,10 @@
 
 import json
 import os
-import sys
 import time
 
 from mrinets.train import checkpoint, evaluation
+from mrinets.train.trainer import CHECKPOINTS
 
 
 def _usage_error(message):
@@ -103,23 +103,17 @@ def locate(target, which="best"):
     """``(run_dir, checkpoint_path)`` for a run directory or a checkpoint file."""
     if os.path.isfile(target):
         folder = os.path.dirname(os.path.abspath(target))
-        run_dir = os.path.dirname(folder) if os.path.basename(folder) == trainer_folder() else folder
+        run_dir = os.path.dirname(folder) if os.path.basename(folder) == CHECKPOINTS else folder
         return run_dir, target
     if not os.path.isdir(target):
         raise FileNotFoundError(f"No run directory or checkpoint file {target!r}.")
-    folder = os.path.join(target, trainer_folder())
+    folder = os.path.join(target, CHECKPOINTS)
     order = [which, "latest"] if which == "best" else [which]
     for kind in order:
         path = os.path.join(folder, f"{kind}.npz")
         if os.path.exists(path):
             return target, path
     raise FileNotFoundError(f"Run directory {target!r} has no checkpoint {os.path.join(folder, which + '.npz')!r}.")
-
-
-def trainer_folder():
-    from mrinets.train.trainer import CHECKPOINTS
-
-    return CHECKPOINTS
 
 
 def load_run(target, which="best"):
@@ -234,6 +228,3 @@ def add_commands(subparsers):
     predict.set_defaults(run=cmd_predict)
     return subparsers
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use `mrinets train|evaluate|predict`")
