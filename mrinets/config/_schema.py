@@ -11,7 +11,7 @@ import functools
 import inspect
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from mrinets import registry
 from mrinets.config._errors import ConfigError, Problems
@@ -360,9 +360,10 @@ def _field_from_annotation(hint):
             fields[0].nullable = fields[0].nullable or nullable
             return fields[0]
         if fields and all(f is not None and f.types and not f.ref and not f.fields for f in fields):
-            return Field(tuple(t for f in fields for t in f.types), nullable=nullable)
+            items = next((f.items for f in fields if f.items is not None), None)  # `float | list[float]`
+            return Field(tuple(t for f in fields for t in f.types), items=items, nullable=nullable)
         return Field(nullable=True) if nullable else None
-    if origin in (list, tuple, typing.Sequence) or hint in (list, tuple):
+    if origin in (list, tuple, Sequence) or hint in (list, tuple, Sequence):
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
         item_fields = {id(f): f for f in (_field_from_annotation(a) for a in args) if f is not None}
         items = next(iter(item_fields.values())) if len(args) >= 1 and len(item_fields) == 1 else None

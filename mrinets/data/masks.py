@@ -14,6 +14,7 @@ inside a ``tf.data`` pipeline, seeded per example.
 
 import contextlib
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -72,7 +73,13 @@ class MaskFunc:
         seed: seed of the object's own ``RandomState``.
     """
 
-    def __init__(self, center_fractions=0.08, accelerations=4, allow_any_combination=False, seed=None):
+    def __init__(
+        self,
+        center_fractions: float | Sequence[float] = 0.08,
+        accelerations: float | Sequence[float] = 4,
+        allow_any_combination: bool = False,
+        seed: int | None = None,
+    ):
         self.center_fractions = _as_tuple(
             center_fractions, "center_fractions", lambda v: _is_number(v) and 0 <= v < 1, "floats in [0, 1)"
         )

@@ -181,6 +181,11 @@ def validate_config(document, source=None):
         problems.append(Problem(("train", "jit_compile"), "jit_compile is not supported with distribute: "
                                 f"{train['distribute']}", config.line_of(train, "jit_compile")))
     _check_optimizer_arguments(cfg, problems)
+    for key in ("mask", "loss"):  # cheap to build: their own argument checks run now, not mid-training
+        try:
+            config.build(cfg[key])
+        except ConfigError as error:
+            problems.extend(error.problems)
     if problems:
         raise ConfigError(problems, source)
     if train["steps"] is None and train["epochs"] is None:
