@@ -129,14 +129,16 @@ def build_parser():
 
 
 def _quiet_tensorflow_import():
-    """Import TensorFlow with its C++ start-up chatter (absl, oneDNN, CUDA probes) sent to /dev/null."""
+    """Import TensorFlow and probe its devices with the C++ start-up chatter (absl, oneDNN, CUDA) sent to /dev/null."""
     if os.environ.get("MRINETS_DEBUG") or "tensorflow" in sys.modules:
         return
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            tensorflow.config.list_physical_devices()  # the driver probe ("failed call to cuInit" without a GPU)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
