@@ -99,10 +99,15 @@ def test_strict_mode_raises(site, monkeypatch):
         Registry().names("layer")
 
 
-def test_duplicate_name_names_both_plugins(site):
+def test_duplicate_name_names_both_plugins(site, monkeypatch):
     make_distribution(site, "dup-dist", "dup", "dup_plugin", LAYER_PLUGIN.format(cls="Conv2D"))
-    with pytest.raises(registry.DuplicateNameError,
-                       match=r"layer 'Conv2D' is registered twice: by plugin 'mrinets' .* and by plugin 'dup'"):
+    message = r"layer 'Conv2D' is registered twice: by plugin 'mrinets' .* and by plugin 'dup'"
+    fresh = Registry()
+    with pytest.warns(registry.PluginWarning, match=message):
+        assert fresh.get("layer", "Conv2D") is mrinets.layers.Conv2D  # the first registration stays
+    assert {p.name: p.status for p in fresh.plugins()}["dup"] == "failed"
+    monkeypatch.setenv("MRINETS_STRICT_PLUGINS", "1")
+    with pytest.raises(registry.DuplicateNameError, match=message):
         Registry().get("layer", "Conv2D")
 
 

@@ -3,8 +3,9 @@
 Plugins are loaded lazily on the first lookup: the built-in plugin
 ``mrinets.plugins`` first, then every entry point of the group ``mrinets``.
 A plugin that fails (import error, hook raises, registers something of the
-wrong kind) is isolated: a warning names it and the cause and everything else
-keeps working; ``MRINETS_STRICT_PLUGINS=1`` raises instead.
+wrong kind or a name that is already taken) is isolated: a warning names it
+and the cause and everything else keeps working; ``MRINETS_STRICT_PLUGINS=1``
+raises instead. A plugin slower than ``SLOW_IMPORT_SECONDS`` to import warns.
 
 Environment variables:
     MRINETS_DISABLE_PLUGIN_AUTOLOAD: when set (non-empty), entry points are not loaded.
@@ -20,6 +21,7 @@ import inspect
 import os
 import re
 import threading
+import time
 import warnings
 
 import pluggy
@@ -28,6 +30,8 @@ from mrinets.registry import hookspecs
 
 BUILTIN_PLUGIN = "mrinets"
 ENTRY_POINT_GROUP = "mrinets"
+#: A plugin whose import takes longer than this (seconds) gets a warning with the time.
+SLOW_IMPORT_SECONDS = 2.0
 
 
 class RegistryError(LookupError):
@@ -39,7 +43,7 @@ class UnknownNameError(RegistryError, ValueError):
 
 
 class DuplicateNameError(RegistryError, ValueError):
-    """Two plugins registered the same name."""
+    """A name registered twice without ``override=True`` (raised in strict mode)."""
 
 
 class PluginError(RegistryError, RuntimeError):
@@ -159,12 +163,18 @@ class Registry:
                 info.status = "blocked"
                 self._plugins[ep.name] = info
                 continue
+            started = time.perf_counter()
             try:
                 plugin = ep.load()
             except Exception as error:
                 self._plugins[ep.name] = info
                 self._fail(info, f"import failed: {type(error).__name__}: {error}")
                 continue
+            seconds = time.perf_counter() - started
+            if seconds > SLOW_IMPORT_SECONDS:
+                warnings.warn(f"mrinets plugin {info.name!r} (distribution {info.distribution} {info.version}) took "
+                              f"{seconds:.1f} s to import; MRINETS_DISABLED_PLUGINS={info.name} skips it.",
+                              PluginWarning, stacklevel=3)
             self._add_plugin(plugin, ep.name, info)
 
     def add_plugin(self, plugin, name):
@@ -220,14 +230,18 @@ class Registry:
             if not check(obj):
                 self._fail(info, f"registered {name!r} as a {kind}, but it is not {expected}: {obj!r}")
                 return
-            if name in table and table[name].plugin != info.name:
+            if name in table:
                 previous = table[name]
                 if not override:
-                    raise DuplicateNameError(
+                    message = (
                         f"The {kind} {name!r} is registered twice: by plugin {previous.plugin!r} "
                         f"({_where(previous.obj)}) and by plugin {info.name!r} ({_where(obj)}). "
                         f"Rename one, or pass override=True to register()."
                     )
+                    if _env_flag("MRINETS_STRICT_PLUGINS"):
+                        raise DuplicateNameError(message)
+                    self._fail(info, message + " The second registration is ignored.")
+                    return
                 warnings.warn(
                     f"Plugin {info.name!r} overrides the {kind} {name!r} of plugin {previous.plugin!r}.",
                     PluginWarning,
