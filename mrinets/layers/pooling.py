@@ -76,8 +76,8 @@ class ComplexPooling(ComplexLayer):
         x, batch_shape = _args.flatten_batch(x, self.rank + 2)
         if self.is_complex and self.pool_mode == "max":
             y = self.max_by_magnitude(x)
-        elif x.dtype == tf.float64 and self.rank == 3:
-            y = self.pool_by_patches(x)  # TF's CPU 3D pooling kernels have no float64
+        elif x.dtype in (tf.float16, tf.float64) and self.rank == 3:
+            y = self.pool_by_patches(x)  # TF's CPU 3D pooling kernels have no float16 (mixed precision) or float64
         else:
             pool = keras.ops.max_pool if self.pool_mode == "max" else keras.ops.average_pool
             y = pool(x, self.pool_size, self.strides, self.padding, self.data_format)
