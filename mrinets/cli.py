@@ -78,11 +78,77 @@ def cmd_configs(args):
 
 
 def cmd_validate(args):
-    from mrinets import configs, networks
+    from mrinets import config, configs, networks
+    from mrinets.train.schema import load_config
 
     path = configs.find(args.config)
+    document = config.load(path)
+    if "type" not in document and set(document) - {"model", *networks.DOCUMENT_KEYS}:
+        # A training config (data, train, ... or a misspelt section): every section is checked.
+        cfg = load_config(path)
+        print(f"{path}: valid training config ({cfg['model']['type']} model)")
+        return 0
     node = networks.validate(path)
     print(f"{path}: valid {node['type']} config")
+    return 0
+
+
+def _descriptions(name, kind):
+    from mrinets import config
+    from mrinets.train.schema import SCHEMA
+
+    sections = config.sections(SCHEMA)
+    if kind == "section" or (kind is None and name in sections):
+        if name not in sections:
+            raise UsageError(f"Unknown config section {name!r}. Sections: {', '.join(sections)}.")
+        return [config.describe_section(name, sections[name])]
+    return [config.describe(k, n) for k, n in config.find_entries(name, kind)]
+
+
+def cmd_describe(args):
+    descriptions = _descriptions(args.name, args.kind)
+    if args.json:
+        print(json.dumps([d.to_dict() for d in descriptions], indent=2))
+        return 0
+    for i, d in enumerate(descriptions):
+        origin = f"{d.kind}, plugin {d.plugin}" if d.plugin else d.kind
+        print(("\n" if i else "") + f"{d.name} ({origin})")
+        if d.summary:
+            print(d.summary)
+        rows = [[k.name, k.type, "(required)" if k.required else _clip(k.default_yaml(), 30), k.doc] for k in d.keys]
+        print("\n" + _table(rows, ["key", "type", "default", "description"]))
+        if d.accepts_any:
+            print("Other keys are accepted too (passed on as keyword arguments).")
+    return 0
+
+
+def _clip(text, width):
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def cmd_schema(args):
+    from mrinets import configs
+    from mrinets.train.checkpoint import atomic_write_text
+
+    text = configs.schema_text(builtin_only=args.builtin_only)
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    atomic_write_text(args.output, text)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_init(args):
+    from mrinets import configs
+    from mrinets.train.checkpoint import atomic_write_text
+
+    file_name, text = configs.starter(args.name)
+    path = args.output or file_name
+    if os.path.exists(path) and not args.force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it, or --output another file")
+    atomic_write_text(path, text)
+    print(f"wrote {path}; check it with `mrinets validate {path}`")
     return 0
 
 
@@ -110,9 +176,26 @@ def build_parser():
     listing = commands.add_parser("configs", help="list the shipped configs")
     listing.set_defaults(run=cmd_configs)
 
-    validate = commands.add_parser("validate", help="check a network config without building it")
+    validate = commands.add_parser("validate", help="check a training or network config without building it")
     validate.add_argument("config", help="a YAML file or a shipped config's name")
     validate.set_defaults(run=cmd_validate)
+
+    describe = commands.add_parser("describe", help="the keys a registered layer/network/loss/... or a section accepts")
+    describe.add_argument("name", help="a registered name (e.g. UNet, Conv2D, L1) or a config section (train, ...)")
+    describe.add_argument("--kind", help="one registry kind (layer, network, loss, mask, ...) or 'section'")
+    describe.add_argument("--json", action="store_true", help="machine-readable output")
+    describe.set_defaults(run=cmd_describe)
+
+    schema = commands.add_parser("schema", help="write the JSON Schema of the config language (for editors)")
+    schema.add_argument("--output", help="file to write (default: standard output)")
+    schema.add_argument("--builtin-only", action="store_true", help="leave out plugins' entries")
+    schema.set_defaults(run=cmd_schema)
+
+    init = commands.add_parser("init", help="write a commented starter config")
+    init.add_argument("name", help="a shipped config (unet2d, varnet, ...) or a network type (UNet, VarNet, ...)")
+    init.add_argument("--output", help="file to write (default: NAME.yaml here)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(run=cmd_init)
 
     data = commands.add_parser("data", help="datasets")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)

@@ -16,7 +16,9 @@ Every error is a ``ConfigError`` that lists all problems, one per line::
 """
 
 from mrinets.config._build import Spec, build, factory, resolve
+from mrinets.config._describe import Description, Key, argument_docs, describe, describe_section, find_entries, sections
 from mrinets.config._errors import ConfigError, Problem, Problems, format_path
+from mrinets.config._jsonschema import JsonSchemaBuilder, json_schema
 from mrinets.config._overrides import apply_overrides, parse_path
 from mrinets.config._schema import (
     MISSING,
@@ -56,7 +58,10 @@ __all__ = [
     "ConfigDict",
     "ConfigError",
     "ConfigList",
+    "Description",
     "Field",
+    "JsonSchemaBuilder",
+    "Key",
     "LayerRef",
     "LineLoader",
     "PositiveInt",
@@ -66,15 +71,21 @@ __all__ = [
     "RefNode",
     "Spec",
     "apply_overrides",
+    "argument_docs",
     "arguments",
     "build",
     "check",
+    "describe",
+    "describe_section",
     "factory",
+    "find_entries",
     "format_path",
+    "json_schema",
     "line_of",
     "load",
     "parse_path",
     "resolve",
+    "sections",
     "to_plain",
     "validate",
     "validate_node",

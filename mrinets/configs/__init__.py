@@ -24,3 +24,90 @@ def find(name_or_path):
     raise FileNotFoundError(
         f"No config file {name_or_path!r} and no shipped config of that name.{hint} Shipped: {', '.join(names())}."
     )
+
+
+#: The JSON Schema of the config language that the shipped configs name in their first line.
+SCHEMA_FILE = os.path.join(FOLDER, "mrinets.schema.json")
+SCHEMA_LINE = "# yaml-language-server: $schema="
+
+
+def json_schema(builtin_only=False):
+    """The JSON Schema of a config file: a training config, or a network file (``type:`` at the top).
+
+    ``builtin_only`` leaves plugins' entries out (the shipped ``SCHEMA_FILE`` is made so).
+    """
+    from mrinets import config
+    from mrinets.train.schema import SCHEMA
+
+    builder = config.JsonSchemaBuilder(builtin_only=builtin_only)
+    training = builder.section(SCHEMA)
+    training["properties"]["model"] = {"anyOf": [
+        training["properties"]["model"],
+        {"type": "string", "pattern": r"(\.ya?ml$|/)", "description": "path of a network config file"},
+    ]}
+    network = builder.ref(config.Ref("network", build="config", extra={"schema_version": SCHEMA["schema_version"]}))
+    root = {"if": {"type": "object", "required": ["type"]}, "then": network, "else": training}
+    return builder.document(
+        root,
+        title="mrinets config",
+        description="A training config (model, data, mask, loss, optimizer, train) or a network config (type: ...).",
+    )
+
+
+def schema_text(builtin_only=False):
+    """``json_schema`` as the text ``mrinets schema`` writes."""
+    import json
+
+    return json.dumps(json_schema(builtin_only), indent=2) + "\n"
+
+
+def _network_starter(name):
+    from mrinets import config
+
+    described = config.describe("network", name)
+    lines = [
+        f"# {name}: {described.summary}",
+        f"# Every argument with its default (`mrinets describe {name}`); delete the ones you keep as they are.",
+        "# Check it with `mrinets validate FILE`; train it from a training config as `model: FILE`.",
+        "schema_version: 1",
+        f"type: {name}",
+    ]
+    for key in described.keys:
+        value = f"{key.name}: {key.default_yaml()}" if key.default is not config.MISSING else f"# {key.name}:"
+        comment = key.doc + (" (required)" if key.required else "")
+        lines.append(f"{value:<32} # {comment}" if comment.strip() else value)
+    return "\n".join(lines) + "\n"
+
+
+def starter(name):
+    """``(file name, YAML text)`` of a commented starter config for ``name``.
+
+    ``name``: a shipped config (``unet2d``) or a registered network type (``VarNet``, a
+    plugin's), case-insensitive. A network with a shipped config of its name gets that
+    config; any other gets a network file listing every argument with its default and doc.
+    The first line points the YAML language server at the installed ``SCHEMA_FILE``.
+
+    Raises:
+        UnknownNameError: neither; the message suggests close names.
+    """
+    from mrinets import registry
+
+    shipped = {n.lower(): n for n in names()}
+    networks = {n.lower(): n for n in registry.names("network")}
+    if name.lower() in shipped:
+        file_name = shipped[name.lower()] + ".yaml"
+        with open(os.path.join(FOLDER, file_name)) as handle:
+            text = handle.read()
+        lines = text.splitlines(keepends=True)
+        body = lines[1:] if lines and lines[0].startswith(SCHEMA_LINE) else lines
+        return file_name, SCHEMA_LINE + SCHEMA_FILE + "\n" + "".join(body)
+    if name.lower() in networks:
+        file_name = name.lower() + ".yaml"
+        return file_name, SCHEMA_LINE + SCHEMA_FILE + "\n" + _network_starter(networks[name.lower()])
+    candidates = names() + registry.names("network")
+    close = registry.suggest(name, candidates)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise registry.UnknownNameError(
+        f"No shipped config or network type {name!r}.{hint} Shipped configs: {', '.join(names())}; "
+        f"network types: {', '.join(registry.names('network'))}."
+    )
