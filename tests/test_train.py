@@ -296,19 +296,43 @@ def _free_ports(n):
     return ports
 
 
+def _run_together(argv, envs, cwd, timeout):
+    """Run one process per environment in ``envs`` and return their (stdout, stderr).
+
+    Output goes to files (no pipe can fill up and block); once one process fails or
+    ``timeout`` passes, the others are killed instead of waited on.
+    """
+    processes, logs = [], []
+    for index, env in enumerate(envs):
+        out, err = open(cwd / f"process{index}.out", "w+"), open(cwd / f"process{index}.err", "w+")
+        logs.append((out, err))
+        processes.append(subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, text=True))
+    deadline = time.time() + timeout
+    while time.time() < deadline and any(p.poll() is None for p in processes):
+        if any(p.poll() not in (None, 0) for p in processes):
+            break
+        time.sleep(0.5)
+    outputs = []
+    for p, files in zip(processes, logs):
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        outputs.append(tuple(f.seek(0) or f.read() for f in files))
+        for f in files:
+            f.close()
+    for index, (p, (_, err)) in enumerate(zip(processes, outputs)):
+        assert p.returncode == 0, f"process {index} exited with {p.returncode}:\n{err[-3000:]}"
+    return outputs
+
+
 def test_multi_worker_two_processes_chief_writes_and_resumes(workspace):
     root, env = workspace
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "mrinets.cli", "train", "tiny.yaml", "--output", "multi", "--set",
-             "train.distribute=multi_worker"], cwd=root, env={**env, "TF_CONFIG": json.dumps(tf_config)},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = [p.communicate(timeout=240) for p in processes]
-    for p, (out, err) in zip(processes, outputs):
-        assert p.returncode == 0, err
+    envs = [{**env, "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}
+            for i in range(2)]
+    argv = [sys.executable, "-m", "mrinets.cli", "train", "tiny.yaml", "--output", "multi", "--set",
+            "train.distribute=multi_worker"]
+    outputs = _run_together(argv, envs, root, timeout=600)
     assert "eval step 4" in outputs[0][0] and "eval step" not in outputs[1][0]  # only the chief evaluates/writes
     assert state(root / "multi" / "checkpoints" / "latest.npz")["step"] == 4
     assert (root / "multi" / "metrics.csv").exists() and (root / "multi" / "figures").is_dir()
