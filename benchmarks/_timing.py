@@ -1,11 +1,36 @@
-"""Interleaved, warmed-up timing of several candidates; medians and ratios."""
+"""Shared benchmark helpers: thread settings, interleaved timing, memory, result files."""
 
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 from datetime import datetime, timezone
+
+#: Threads given to every framework (TensorFlow intra/inter-op, torch); ``MRINETS_BENCH_THREADS``.
+THREADS = int(os.environ.get("MRINETS_BENCH_THREADS", "2"))
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+
+
+def set_tf_threads(threads=None):
+    """Give TensorFlow ``threads`` intra-op and inter-op threads (call before any op runs)."""
+    import tensorflow as tf
+
+    threads = threads or THREADS
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return threads
+
+
+def set_torch_threads(threads=None):
+    """Give torch ``threads`` intra-op and inter-op threads."""
+    import torch
+
+    threads = threads or THREADS
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(threads)
+    return threads
 
 
 def time_candidates(candidates, repeats=15, warmup=3):
@@ -25,26 +50,56 @@ def time_candidates(candidates, repeats=15, warmup=3):
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def current_rss_mb():
+    """Resident set size of this process now, in MiB (Linux)."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb():
+    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def machine():
     import tensorflow as tf
 
-    return {
+    info = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
+        "threads": THREADS,
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "tensorflow": tf.__version__,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return info
 
 
-def write_results(name, results):
-    """Write ``benchmarks/results/<name>.json`` atomically and return its path."""
-    folder = os.path.join(os.path.dirname(__file__), "results")
+def row(comparison, result, goal="", passed=None):
+    """One line of the results table: what was compared, the figure, the goal, met or not."""
+    return {"comparison": comparison, "result": result, "goal": goal, "pass": passed}
+
+
+def results_folder(quick=False):
+    """``benchmarks/results``, or its ``quick/`` subfolder for ``--quick`` runs."""
+    return os.path.join(RESULTS, "quick") if quick else RESULTS
+
+
+def write_results(name, results, rows=(), quick=False):
+    """Write ``<results_folder(quick)>/<name>.json`` atomically (with the machine and the table
+    ``rows``) and return its path."""
+    folder = results_folder(quick)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{name}.json")
     temporary = path + ".tmp"
     with open(temporary, "w") as handle:
-        json.dump({"machine": machine(), **results}, handle, indent=2)
+        json.dump({"machine": machine(), "rows": list(rows), **results}, handle, indent=2)
     os.replace(temporary, path)
     return path

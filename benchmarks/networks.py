@@ -1,22 +1,18 @@
-"""Network benchmarks: complex U-Net vs its real limit; fastMRI-sized VarNet train step.
+"""Complex 2D U-Net train step vs its real limit.
 
-1. Complex 2D U-Net forward+backward vs the same U-Net built from real convs with doubled
-   channels (the real limit: equal FLOPs). Goal <= 1.05x.
-2. fastMRI's default VarNet (configs/varnet.yaml) train step (L1 loss, Adam) on one 8-coil
-   320x320 slice: seconds per step and peak memory (process RSS growth on CPU, TF's peak on GPU).
+The same U-Net built from real convs with doubled channels (equal FLOPs) is the limit.
+Goal <= 1.05x. (VarNet and U-Net against fastMRI's PyTorch models: ``benchmarks.vs_fastmri``.)
 
     python -m benchmarks.networks [--quick]
 """
 
 import argparse
-import resource
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from benchmarks._timing import time_candidates, write_results
-from mrinets import configs, networks
+from benchmarks._timing import row, set_tf_threads, time_candidates, write_results
+from mrinets import networks
 from mrinets.train.losses import L1
 
 
@@ -52,37 +48,22 @@ def unet_ratio(quick):
             "ratio_complex_vs_real_limit": times["mrinets_complex"] / times["real_limit"], "goal": 1.05}
 
 
-def varnet_step(quick):
-    size = 128 if quick else 320
-    model = networks.build(configs.find("varnet"))
-    rng = np.random.default_rng(0)
-    kspace = (rng.standard_normal((1, 8, size, size)) + 1j * rng.standard_normal((1, 8, size, size)))
-    mask = np.zeros((1, 1, 1, size), "float32")
-    mask[..., ::4] = 1
-    mask[..., size // 2 - 13:size // 2 + 13] = 1
-    inputs = {"kspace": tf.constant((kspace * mask).astype("complex64")), "mask": tf.constant(mask),
-              "num_low_frequencies": tf.constant([26], tf.int32)}
-    target = tf.random.uniform((1, size, size))
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    step = _train_step(model, inputs, target)
-    times = time_candidates({"varnet_train_step": step}, repeats=2 if quick else 5, warmup=1)
-    result = {"input": [1, 8, size, size], "parameters": model.count_params(),
-              "seconds_per_step": times["varnet_train_step"],
-              "peak_rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024}
-    if tf.config.list_physical_devices("GPU"):
-        result["gpu_peak_mb"] = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-    return result
+def rows(results):
+    unet = results["unet"]
+    ratio = unet["ratio_complex_vs_real_limit"]
+    return [row(f"complex 2D U-Net train step vs the same U-Net of real convs, doubled channels "
+                f"({unet['input'][0]} x {unet['input'][1]}x{unet['input'][2]})", f"{ratio:.2f}x",
+                f"<= {unet['goal']}x", ratio <= unet["goal"])]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller inputs and fewer repeats")
     args = parser.parse_args()
-    results = {"unet": unet_ratio(args.quick), "varnet": varnet_step(args.quick)}
-    path = write_results("networks", results)
+    threads = set_tf_threads()
+    results = {"threads": threads, "unet": unet_ratio(args.quick)}
+    path = write_results("networks", results, rows(results), quick=args.quick)
     print(f"complex U-Net: {results['unet']['ratio_complex_vs_real_limit']:.3f}x the real limit")
-    print(f"fastMRI VarNet train step ({results['varnet']['input']}): {results['varnet']['seconds_per_step']:.2f} s, "
-          f"peak RSS growth {results['varnet']['peak_rss_growth_mb']:.0f} MB")
     print(f"wrote {path}")
 
 

@@ -1,0 +1,212 @@
+"""Training step vs fastMRI's PyTorch models: time ratio and peak memory.
+
+* ``varnet``: fastMRI's default VarNet (12 cascades, 18 channels, 4 pools, sensitivity
+  network 8 channels / 4 pools; mrinets ``configs/varnet.yaml``) on one 8-coil 320x320 slice.
+* ``unet``: fastMRI's ``Unet(in_chans=1, out_chans=1, chans=32, num_pool_layers=4)`` and the
+  mrinets UNet of the same configuration (real, rank 2) on a batch of 4 x 320x320.
+
+One step = forward, L1 loss, backward, Adam update. Each framework runs in its own
+subprocess (``--worker``) so its peak RSS growth (from just before the model is built) is
+its own; the subprocesses alternate, several rounds, and the ratio is of the medians. Both
+frameworks get the same number of threads (``benchmarks._timing.THREADS``). Goals:
+mrinets time / fastMRI time <= 1.0 and peak memory <= fastMRI's.
+
+    python -m benchmarks.vs_fastmri [--quick]
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks._timing import THREADS, current_rss_mb, peak_rss_mb, row, write_results
+
+MODELS = {
+    # name: (full size, batch, timed steps per worker)
+    "varnet": (320, 1, 3),
+    "unet": (320, 4, 3),
+}
+QUICK_SIZE = 96
+
+
+def _inputs(model, size, batch):
+    """The same NumPy data for both frameworks: (masked k-space, mask, target) or (image, target)."""
+    rng = np.random.default_rng(0)
+    if model == "unet":
+        return rng.standard_normal((batch, size, size)).astype("float32"), rng.random((batch, size, size), "float32")
+    kspace = rng.standard_normal((batch, 8, size, size)) + 1j * rng.standard_normal((batch, 8, size, size))
+    mask = np.zeros(size, "float32")
+    mask[::4] = 1
+    low = round(0.08 * size)
+    mask[(size - low + 1) // 2:(size - low + 1) // 2 + low] = 1
+    return (kspace * mask).astype("complex64"), mask, low, rng.random((batch, size, size), "float32")
+
+
+def _mrinets_worker(model, size, batch, steps):
+    import keras
+    import tensorflow as tf
+
+    from benchmarks._timing import set_tf_threads
+    from mrinets import configs, networks
+    from mrinets.networks.recon import fastmri_unet
+
+    set_tf_threads()
+    if model == "unet":
+        image, target = _inputs(model, size, batch)
+        inputs, target = tf.constant(image[..., None]), tf.constant(target[..., None])
+        config = {**fastmri_unet(32), "in_channels": 1, "normalize": False}
+    else:
+        kspace, mask, low, target = _inputs(model, size, batch)
+        inputs = {"kspace": tf.constant(kspace), "mask": tf.constant(mask.reshape(1, 1, 1, size)),
+                  "num_low_frequencies": tf.constant([low] * batch, tf.int32)}
+        target = tf.constant(target)
+        config = configs.find("varnet")
+    baseline = current_rss_mb()
+    net = networks.build(config)
+    optimizer = keras.optimizers.Adam(1e-4)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(net(inputs, training=True) - target))
+        gradients = tape.gradient(loss, net.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, net.trainable_variables))
+        return loss
+
+    return _time_steps(lambda: step().numpy(), steps, baseline, net.count_params())
+
+
+def _fastmri_worker(model, size, batch, steps):
+    import fastmri.models
+    import torch
+
+    from benchmarks._timing import set_torch_threads
+
+    set_torch_threads()
+    if model == "unet":
+        image, target = _inputs(model, size, batch)
+        args = (torch.from_numpy(image[:, None]),)
+        target = torch.from_numpy(target[:, None])
+        build = lambda: fastmri.models.Unet(in_chans=1, out_chans=1, chans=32, num_pool_layers=4)  # noqa: E731
+    else:
+        kspace, mask, low, target = _inputs(model, size, batch)
+        args = (torch.view_as_real(torch.from_numpy(kspace)).contiguous(),
+                torch.from_numpy(mask.reshape(1, 1, 1, size, 1) > 0), low)
+        target = torch.from_numpy(target)
+        build = lambda: fastmri.models.VarNet(num_cascades=12, chans=18, pools=4, sens_chans=8, sens_pools=4)  # noqa: E731
+    baseline = current_rss_mb()
+    net = build()
+    net.train()
+    optimizer = torch.optim.Adam(net.parameters(), 1e-4)
+
+    def step():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.l1_loss(net(*args), target)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return _time_steps(step, steps, baseline, sum(p.numel() for p in net.parameters()))
+
+
+def _time_steps(step, steps, baseline, parameters):
+    start = time.perf_counter()
+    step()  # warm-up (TensorFlow traces its graph here)
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return {"step_seconds": times, "median_seconds": statistics.median(times), "first_step_seconds": first,
+            "peak_rss_growth_mb": peak_rss_mb() - baseline, "peak_rss_mb": peak_rss_mb(),
+            "parameters": int(parameters)}
+
+
+def _run_worker(framework, model, size, batch, steps):
+    command = [sys.executable, "-m", "benchmarks.vs_fastmri", "--worker", framework, model,
+               "--size", str(size), "--batch", str(batch), "--steps", str(steps)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{framework} {model} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(model, quick=False, rounds=None):
+    """Alternate the two frameworks' workers for ``rounds`` rounds; ratios of the medians."""
+    size, batch, steps = MODELS[model]
+    if quick:
+        size, steps = QUICK_SIZE, 2
+    rounds = rounds or (1 if quick else 3)
+    runs = {"mrinets": [], "fastmri": []}
+    for r in range(rounds):
+        order = ("mrinets", "fastmri") if r % 2 == 0 else ("fastmri", "mrinets")
+        for framework in order:
+            runs[framework].append(_run_worker(framework, model, size, batch, steps))
+            print(f"  {model} round {r + 1} {framework}: {runs[framework][-1]['median_seconds']:.3f} s/step, "
+                  f"+{runs[framework][-1]['peak_rss_growth_mb']:.0f} MB", flush=True)
+    summary = {}
+    for framework, results in runs.items():
+        summary[framework] = {
+            "seconds_per_step": statistics.median(s for res in results for s in res["step_seconds"]),
+            "peak_rss_growth_mb": statistics.median(res["peak_rss_growth_mb"] for res in results),
+            "peak_rss_mb": statistics.median(res["peak_rss_mb"] for res in results),
+            "first_step_seconds": statistics.median(res["first_step_seconds"] for res in results),
+            "parameters": results[0]["parameters"],
+        }
+    ours, theirs = summary["mrinets"], summary["fastmri"]
+    return {
+        "input": [batch, 8, size, size] if model == "varnet" else [batch, size, size],
+        "rounds": rounds, "timed_steps_per_round": steps, "runs": runs, **summary,
+        "time_ratio": ours["seconds_per_step"] / theirs["seconds_per_step"],
+        "memory_ratio": ours["peak_rss_growth_mb"] / theirs["peak_rss_growth_mb"],
+    }
+
+
+def rows(results):
+    labels = {"varnet": "VarNet train step (12 casc., 18 ch, 4 pools; 1 x 8 coils x {s}x{s})",
+              "unet": "U-Net train step (32 ch, 4 pools; 4 x {s}x{s})"}
+    table = []
+    for model, res in results["models"].items():
+        label = labels[model].format(s=res["input"][-1])
+        ours, theirs = res["mrinets"], res["fastmri"]
+        table.append(row(f"{label}: time, mrinets / fastMRI (PyTorch)",
+                         f"{res['time_ratio']:.2f}x ({ours['seconds_per_step']:.2f} s vs "
+                         f"{theirs['seconds_per_step']:.2f} s)", "<= 1.0x", res["time_ratio"] <= 1.0))
+        table.append(row(f"{label}: peak RSS growth, mrinets / fastMRI",
+                         f"{res['memory_ratio']:.2f}x ({ours['peak_rss_growth_mb']:.0f} MB vs "
+                         f"{theirs['peak_rss_growth_mb']:.0f} MB)", "<= 1.0x", res["memory_ratio"] <= 1.0))
+    return table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SIZE}x{QUICK_SIZE} inputs, one round")
+    parser.add_argument("--only", choices=sorted(MODELS), help="one model")
+    parser.add_argument("--rounds", type=int, help="alternating rounds per framework (default 3, quick 1)")
+    parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        framework, model = args.worker
+        worker = _mrinets_worker if framework == "mrinets" else _fastmri_worker
+        print(json.dumps(worker(model, args.size, args.batch, args.steps)))
+        return
+    models = [args.only] if args.only else list(MODELS)
+    results = {"threads": THREADS, "loss": "L1", "optimizer": "Adam(1e-4)",
+               "models": {model: compare(model, args.quick, args.rounds) for model in models}}
+    table = rows(results)
+    path = write_results("vs_fastmri", results, table, quick=args.quick)
+    for line in table:
+        print(f"{line['comparison']}: {line['result']} (goal {line['goal']})")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
