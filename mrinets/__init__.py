@@ -8,5 +8,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 __version__ = "0.1.0"
 
 from mrinets.registry import hookimpl  # noqa: E402
+from mrinets.saving import load_model  # noqa: E402
 
-__all__ = ["__version__", "hookimpl"]
+__all__ = ["__version__", "hookimpl", "load_model"]

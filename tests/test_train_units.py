@@ -58,7 +58,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         handle.write(b"partial")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(checkpoint.CheckpointError, match="disk full; the previous file there"):
         checkpoint.atomic_write(str(path), broken)
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["f.bin"]
 

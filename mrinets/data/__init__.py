@@ -27,13 +27,14 @@ from mrinets.data.masks import (
     RandomMask,
     tf_sample_mask,
 )
-from mrinets.data.pipeline import build_dataset, build_index, list_files
+from mrinets.data.pipeline import DataWarning, build_dataset, build_index, data_errors, list_files
 from mrinets.data.simulate import birdcage_maps, make_header, noise_covariance, simulate_multicoil, write_fastmri_h5
 
 __all__ = [
     "DATASETS",
     "MASKS",
     "DataError",
+    "DataWarning",
     "EquispacedFractionMask",
     "EquispacedMask",
     "GaussianMask",
@@ -44,6 +45,7 @@ __all__ = [
     "birdcage_maps",
     "build_dataset",
     "build_index",
+    "data_errors",
     "default_cache_dir",
     "list_files",
     "load_mni152",

@@ -149,6 +149,11 @@ def read_metadata(path):
     }
 
 
+def _check_finite(array, path, key, index):
+    if not np.isfinite(array).all():
+        raise DataError(f"Data file {path!r}: dataset {key!r} holds NaN or Inf values in slice {index}.")
+
+
 def read_slice(path, index, target_key="auto"):
     """Read one slice.
 
@@ -161,6 +166,10 @@ def read_slice(path, index, target_key="auto"):
     Returns:
         dict: `kspace` `(C, H, W)` complex64 (C = 1 for single-coil), `target` `(h, w)` float32
         or None, `mask` `(W,)` float32 or None (test files), `attrs`.
+
+    Raises:
+        DataError naming the file and dataset: missing datasets, a slice out of range, unreadable
+        (truncated) data, data that do not convert to complex/float, NaN or Inf values.
     """
     path = os.fspath(path)
     with _open(path) as f:
@@ -174,6 +183,7 @@ def read_slice(path, index, target_key="auto"):
             kspace = np.asarray(dataset[int(index)], np.complex64)
             if kspace.ndim == 2:
                 kspace = kspace[None]
+            _check_finite(kspace, path, "kspace", index)
             if target_key == "auto":
                 preferred = TARGET_KEYS if dataset.ndim == 4 else TARGET_KEYS[::-1]
                 target_key = next((k for k in preferred if k in f), None)
@@ -183,6 +193,7 @@ def read_slice(path, index, target_key="auto"):
                 if target_key not in f:
                     raise DataError(f"Data file {path!r} has no dataset {target_key!r}.")
                 target = np.asarray(f[target_key][int(index)], np.float32)
+                _check_finite(target, path, target_key, index)
             mask = None
             if "mask" in f:
                 key = "mask"

@@ -15,8 +15,12 @@ element when ``return_metadata=True``. Single-coil k-space gets a coil axis of 1
 target are divided by ``scale``: the max of the cropped zero-filled RSS image of each example.
 """
 
+import contextlib
 import glob
 import os
+import re
+import threading
+import warnings
 import zlib
 
 import numpy as np
@@ -72,19 +76,40 @@ def _crc(text):
     return zlib.crc32(text.encode("utf-8"))
 
 
-class _Loader:
-    """Reads and prepares one example in NumPy (called through ``tf.numpy_function``)."""
+class DataWarning(UserWarning):
+    """Bad data files or slices were skipped (``skip_bad_files=True``)."""
 
-    def __init__(self, files, mask_fn, crop, normalize, with_target):
+
+class _Loader:
+    """Reads and prepares one example in NumPy (called through ``tf.numpy_function``).
+
+    With ``skip_bad``, an unreadable slice is counted and warned about before its error is
+    re-raised for ``Dataset.ignore_errors`` to drop.
+    """
+
+    def __init__(self, files, mask_fn, crop, normalize, with_target, skip_bad=False):
         self.files = files
         self.mask_fn = mask_fn
         self.crop = crop
         self.normalize = normalize
         self.with_target = with_target
+        self.skip_bad = skip_bad
+        self.skipped = set()
+        self._lock = threading.Lock()
 
     def __call__(self, file_index, slice_index, seed):
         path = self.files[int(file_index)]
-        sample = read_slice(path, int(slice_index), target_key="auto" if self.with_target else None)
+        try:
+            sample = read_slice(path, int(slice_index), target_key="auto" if self.with_target else None)
+        except DataError as error:
+            if self.skip_bad:
+                with self._lock:
+                    new = (path, int(slice_index)) not in self.skipped
+                    self.skipped.add((path, int(slice_index)))
+                    count = len(self.skipped)
+                if new:
+                    warnings.warn(f"skipped a bad slice ({count} so far): {error}", DataWarning, stacklevel=2)
+            raise
         kspace = sample["kspace"]
         if sample["mask"] is not None:  # test/challenge file: already undersampled
             mask = sample["mask"].reshape(1, 1, -1)
@@ -140,11 +165,42 @@ def _crop(x, shape):
     return x[..., s0 : s0 + shape[0], s1 : s1 + shape[1]]
 
 
-def build_index(files):
-    """Metadata of each file and the `(file_index, slice_index)` pairs of all slices."""
-    metas = [read_metadata(path) for path in files]
+def build_index(files, skip_bad_files=False):
+    """Metadata of each file and the `(file_index, slice_index)` pairs of all slices.
+
+    With ``skip_bad_files``, files that fail ``read_metadata`` are left out (each metadata's
+    ``path`` names its file) with one ``DataWarning`` giving their count and reasons.
+
+    Raises:
+        DataError: a bad file (without ``skip_bad_files``), or no good file at all.
+    """
+    metas, bad = [], []
+    for path in files:
+        try:
+            metas.append(read_metadata(path))
+        except DataError as error:
+            if not skip_bad_files:
+                raise
+            bad.append(str(error))
+    if bad:
+        if not metas:
+            raise DataError(f"All {len(bad)} data files are bad: " + " | ".join(bad[:5]))
+        warnings.warn(f"skipped {len(bad)} of {len(bad) + len(metas)} data files: " + " | ".join(bad[:5]),
+                      DataWarning, stacklevel=2)
     pairs = [(i, s) for i, meta in enumerate(metas) for s in range(meta["num_slices"])]
     return metas, pairs
+
+
+@contextlib.contextmanager
+def data_errors():
+    """Re-raise a ``DataError`` that TensorFlow wrapped while running the pipeline as a ``DataError``."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        found = re.search(r"DataError: ([^\n]*)", error.message or "")
+        if found is None:
+            raise
+        raise DataError(found[1]) from error
 
 
 def build_dataset(
@@ -161,6 +217,7 @@ def build_dataset(
     prefetch=tf.data.AUTOTUNE,
     return_metadata=False,
     drop_remainder=False,
+    skip_bad_files=False,
 ):
     """Build the ``tf.data.Dataset`` described in the module docstring.
 
@@ -179,15 +236,19 @@ def build_dataset(
         num_parallel_calls, prefetch: tf.data parallelism.
         return_metadata: add a metadata dict as the last element.
         drop_remainder: drop the last partial batch.
+        skip_bad_files: leave out unreadable files (one ``DataWarning`` with their count) and,
+            while iterating, bad slices such as NaN k-space (a ``DataWarning`` each, counted).
 
     Raises:
         DataError: unreadable files, no files, files mixing train-style and test-style layouts,
-            or unequal shapes with ``batch_size > 1``.
+            or unequal shapes with ``batch_size > 1``. While iterating, TensorFlow wraps a bad
+            slice's ``DataError``; ``data_errors()`` unwraps it.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"Invalid value for argument `batch_size`. Expected a strictly positive integer. Received: batch_size={batch_size!r}")
     files = list_files(path)
-    metas, pairs = build_index(files)
+    metas, pairs = build_index(files, skip_bad_files)
+    files = [meta["path"] for meta in metas]
     has_target = {meta["target_key"] is not None for meta in metas}
     if len(has_target) > 1:
         raise DataError(
@@ -230,7 +291,7 @@ def build_dataset(
         random_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip(ds, random_seeds).map(lambda idx, r: (idx[0], idx[1], r % 2**31))
 
-    loader = _Loader(files, mask_fn, None if crop is None else tuple(crop), normalize, with_target)
+    loader = _Loader(files, mask_fn, None if crop is None else tuple(crop), normalize, with_target, skip_bad_files)
     names_t = tf.constant(names)
 
     def load(f, s, seed_value):
@@ -251,6 +312,8 @@ def build_dataset(
         return out if len(out) > 1 else out[0]
 
     ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=not shuffle)
+    if skip_bad_files:
+        ds = ds.ignore_errors()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if prefetch:
         ds = ds.prefetch(prefetch)

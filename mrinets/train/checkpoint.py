@@ -4,7 +4,9 @@ A checkpoint holds the model weights, the optimizer variables and a JSON ``state
 (step, epoch, position in the epoch, seed, metrics). It is written to a temporary
 file in the same folder, flushed and fsync'ed, then renamed over the previous one,
 so a process killed at any moment leaves either the old or the new file, never a
-partial one.
+partial one; a write that fails (disk full) leaves the old file and raises
+``CheckpointError``. ``MRINETS_TEST_WRITE_PAUSE`` (seconds) pauses each checkpoint
+half-way through its write, for tests that kill a run mid-write.
 """
 
 import fcntl
@@ -12,15 +14,17 @@ import io
 import json
 import os
 import tempfile
+import time
 import zipfile
 
 import numpy as np
 
 FORMAT = 1
+TEMPORARY_SUFFIX = ".tmp"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be read or does not fit the model."""
+    """A checkpoint (or other run file) that cannot be written or read, or does not fit the model."""
 
 
 def _fsync_dir(folder):
@@ -37,21 +41,38 @@ def _fsync_dir(folder):
 
 
 def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, rename it to ``path``."""
+    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, rename it to ``path``.
+
+    Raises:
+        CheckpointError: the write failed (e.g. disk full); ``path`` is unchanged.
+    """
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=TEMPORARY_SUFFIX, dir=folder)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(error, OSError):
+            raise CheckpointError(f"Could not write {path!r}: {error.strerror or error}; "
+                                  "the previous file there (if any) is unchanged.") from error
         raise
     _fsync_dir(folder)
+
+
+def remove_temporaries(run_dir):
+    """Delete temporary files that a killed writer left in ``run_dir`` (hold its ``RunLock``)."""
+    for folder in (run_dir, os.path.join(run_dir, "checkpoints"), os.path.join(run_dir, "figures")):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if name.startswith(".") and name.endswith(TEMPORARY_SUFFIX):
+                    os.unlink(os.path.join(folder, name))
 
 
 def atomic_write_text(path, text):
@@ -82,7 +103,10 @@ def save(path, model, optimizer, state):
     def write(handle):
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        handle.write(buffer.getvalue())
+        data = buffer.getbuffer()
+        handle.write(data[: len(data) // 2])
+        time.sleep(float(os.environ.get("MRINETS_TEST_WRITE_PAUSE") or 0))
+        handle.write(data[len(data) // 2 :])
 
     atomic_write(path, write)
 

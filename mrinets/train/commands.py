@@ -62,17 +62,15 @@ def _check_same_model(run_dir, cfg):
 
 
 def cmd_train(args):
+    from mrinets.data import data_errors
     from mrinets.train import schema, trainer
 
     path = schema.find_config(args.config)
     cfg = schema.load_config(path, overrides=args.set or (), seed=args.seed)
     name = _config_name(path)
     if args.dry_run:
-        from mrinets import networks
-        from mrinets.config import to_plain
-
         print(schema.to_yaml(cfg), end="")
-        model = networks.build(to_plain(cfg["model"]))
+        model = schema.build_model(cfg)
         steps = cfg["train"]["steps"] or f"{cfg['train']['epochs']} epochs"
         print(f"# valid: {model.count_params():,} parameters, {steps} steps; nothing was written (--dry-run)")
         return 0
@@ -86,10 +84,12 @@ def cmd_train(args):
     lock = checkpoint.RunLock(run_dir) if chief else None
     if lock is not None:
         lock.acquire()
+        checkpoint.remove_temporaries(run_dir)
     try:
         if resume:
             _check_same_model(run_dir, cfg)
-        return trainer.Trainer(cfg, run_dir, strategy, resume=resume, log=_log).run()
+        with data_errors():
+            return trainer.Trainer(cfg, run_dir, strategy, resume=resume, log=_log).run()
     finally:
         if lock is not None:
             lock.release()
@@ -100,7 +100,7 @@ def _log(line):
 
 
 def locate(target, which="best"):
-    """``(run_dir, checkpoint_path)`` for a run directory or a checkpoint file."""
+    """``(run_dir, checkpoint_path)`` for a run directory, a checkpoint file or a ``.keras`` file in a run."""
     if os.path.isfile(target):
         folder = os.path.dirname(os.path.abspath(target))
         run_dir = os.path.dirname(folder) if os.path.basename(folder) == CHECKPOINTS else folder
@@ -117,9 +117,10 @@ def locate(target, which="best"):
 
 
 def load_run(target, which="best"):
-    """``(cfg, model, run_dir, checkpoint_path, state)`` of a trained run (float32 inference model)."""
-    from mrinets import networks
-    from mrinets.config import to_plain
+    """``(cfg, model, run_dir, checkpoint_path, state)`` of a trained run (float32 inference model).
+
+    A ``.keras`` file inside the run directory is loaded with ``mrinets.load_model`` (safe mode).
+    """
     from mrinets.train import schema
 
     run_dir, ckpt = locate(target, which)
@@ -127,14 +128,18 @@ def load_run(target, which="best"):
     if not os.path.exists(config_path):
         raise FileNotFoundError(f"{config_path!r} does not exist: {target!r} is not inside a mrinets run directory.")
     cfg = schema.load_config(config_path)
-    model = networks.build(to_plain(cfg["model"]))
+    if ckpt.endswith(".keras"):
+        from mrinets.saving import load_model
+
+        return cfg, load_model(ckpt), run_dir, ckpt, {"step": "?"}
+    model = schema.build_model(cfg)
     state = checkpoint.restore(ckpt, model)
     return cfg, model, run_dir, ckpt, state
 
 
 def cmd_evaluate(args):
     from mrinets.config import to_plain
-    from mrinets.data import build_dataset
+    from mrinets.data import build_dataset, data_errors
     from mrinets.train.trainer import data_paths
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
@@ -147,7 +152,8 @@ def cmd_evaluate(args):
 
         raise DataError(f"{path!r} holds test-style files (no target) that cannot be scored; use `mrinets predict`.")
     print(f"evaluating {ckpt} (step {state['step']}) on {path}", flush=True)
-    volumes = evaluation.collect(ds, evaluation.predict_function(model), baselines=True, max_slices=args.max_slices)
+    with data_errors():
+        volumes = evaluation.collect(ds, evaluation.predict_function(model), baselines=True, max_slices=args.max_slices)
     rows, means = evaluation.volume_metrics(volumes)
     print(evaluation.format_table(rows, means))
     out = args.output or os.path.join(run_dir, f"evaluation-{os.path.splitext(os.path.basename(ckpt))[0]}")
@@ -165,7 +171,7 @@ def cmd_evaluate(args):
 
 def cmd_predict(args):
     from mrinets.config import to_plain
-    from mrinets.data import build_dataset, list_files, read_metadata
+    from mrinets.data import build_dataset, data_errors, list_files, read_metadata
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
     predict = evaluation.predict_function(model)
@@ -184,10 +190,11 @@ def cmd_predict(args):
         else:
             crop = (h, w)
         slices = {}
-        for element in ds:
-            inputs, info = element[0], element[-1]
-            image = evaluation.center_crop(predict(inputs), crop).numpy() * info["scale"].numpy()[:, None, None]
-            slices[int(info["slice"].numpy()[0])] = image[0]
+        with data_errors():
+            for element in ds:
+                inputs, info = element[0], element[-1]
+                image = evaluation.center_crop(predict(inputs), crop).numpy() * info["scale"].numpy()[:, None, None]
+                slices[int(info["slice"].numpy()[0])] = image[0]
         import numpy as np
 
         volume = np.stack([slices[k] for k in sorted(slices)])

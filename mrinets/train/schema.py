@@ -87,6 +87,8 @@ DATA_FIELDS = {
     "val_path": Field(str, default=None, doc="validation files (needed with `path`)"),
     "crop": Field(list, default=None, items=Field(int, positive=True), doc="[h, w] centre crop of the targets"),
     "cache_dir": Field(str, default=None, doc="where built-in data are prepared (default $MRINETS_CACHE)"),
+    "skip_bad_files": Field(bool, default=False,
+                            doc="leave out unreadable files and bad (e.g. NaN) slices with a warning and a count"),
 }
 
 
@@ -211,6 +213,18 @@ def load_config(name_or_path, overrides=(), seed=None):
             raise ConfigError(Problem(("train",), "expected a mapping"), source)
         document["train"]["seed"] = seed
     return validate_config(document, source)
+
+
+def build_model(cfg):
+    """The Keras model of a validated config's ``model``; a build error cites ``model`` in the config's file."""
+    from mrinets import networks
+
+    try:
+        return networks.build(cfg["model"])
+    except ConfigError as error:
+        problems = config.Problems(getattr(cfg, "source", None))
+        problems.extend(error, prefix=("model",))
+        problems.raise_if_any()
 
 
 def to_yaml(cfg):

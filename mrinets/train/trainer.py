@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from mrinets.train import checkpoint, evaluation
-from mrinets.train.schema import to_yaml
+from mrinets.train.schema import build_model, to_yaml
 
 EXIT_NONFINITE = 3
 EXIT_INTERRUPTED = 130
@@ -194,7 +194,7 @@ class Trainer:
         import keras
         import tensorflow as tf
 
-        from mrinets import config, networks
+        from mrinets import config
         from mrinets.data import build_index, list_files
 
         cfg, train = self.cfg, self.cfg["train"]
@@ -205,7 +205,7 @@ class Trainer:
         keras.mixed_precision.set_global_policy(train["precision"])
         keras.utils.set_random_seed(train["seed"])
         self.train_path, self.val_path = data_paths(cfg)
-        _, pairs = build_index(list_files(self.train_path))
+        _, pairs = build_index(list_files(self.train_path), cfg["data"]["skip_bad_files"])
         self.num_train = len(pairs)
         self.global_batch = train["batch_size"]
         replicas = self.strategy.num_replicas_in_sync
@@ -217,7 +217,7 @@ class Trainer:
                                f"({self.num_train} slices in {self.train_path}).")
         self.total_steps = train["steps"] or train["epochs"] * self.steps_per_epoch
         with self.strategy.scope():
-            self.model = networks.build(config.to_plain(cfg["model"]))
+            self.model = build_model(cfg)
             self.optimizer = build_optimizer(cfg, self.total_steps)
             self.optimizer.build(self.model.trainable_variables)
             self.loss_fn = config.build(config.to_plain(cfg["loss"]), "loss", reduction="none")
@@ -264,6 +264,7 @@ class Trainer:
                 self.train_path, mask=to_plain(self.cfg["mask"]), batch_size=self.global_batch, shuffle=True,
                 seed=epoch_seed(self.cfg["train"]["seed"], epoch), crop=self.cfg["data"]["crop"],
                 deterministic_masks=False, drop_remainder=True, num_parallel_calls=None,
+                skip_bad_files=self.cfg["data"]["skip_bad_files"],
             )
         if skip:
             ds = ds.skip(skip)
@@ -281,6 +282,7 @@ class Trainer:
         return build_dataset(
             self.val_path, mask=to_plain(self.cfg["mask"]), batch_size=train["eval_batch_size"] or train["batch_size"],
             shuffle=False, crop=self.cfg["data"]["crop"], deterministic_masks=True, return_metadata=True,
+            skip_bad_files=self.cfg["data"]["skip_bad_files"],
         )
 
     # -- outputs ----------------------------------------------------------------
