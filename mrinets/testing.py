@@ -4,7 +4,8 @@ Each check is a function taking the layer class, its constructor arguments and a
 input shape; it builds fresh layers, feeds them random inputs of ``dtype``
 (complex Gaussian for a complex dtype) and raises ``AssertionError`` saying what
 is wrong. Inputs and initial weights are seeded (``keras.utils.set_random_seed(0)``
-before each layer is made), so a check passes or fails the same way every run. ``check_layer`` runs them all::
+before each layer is made), so a check passes or fails the same way every run.
+``check_layer`` runs them all::
 
     from mrinets.testing import check_layer
     check_layer(MyConv, {"filters": 4, "kernel_size": 3}, input_shape=(2, 8, 8, 3))
@@ -19,9 +20,9 @@ or subclass ``LayerTestCase`` and let pytest run one test per check and dtype::
 What a layer is expected to do (``CHECKS``, in order):
 
 - ``call``: an eager call returns the shape and dtype ``compute_output_spec`` (from
-  ``compute_output_shape``) gives, and ``dtype`` (complex in, complex out; real layers return their compute dtype); the
-  outputs are finite and every weight is a real float variable (complex weights
-  are real/imaginary pairs, so every Keras optimizer and ``tf.distribute`` works).
+  ``compute_output_shape``) gives, and that dtype is ``dtype`` (complex in, complex
+  out); the outputs are finite and every weight is a real float variable (complex
+  weights are real/imaginary pairs, so every Keras optimizer and ``tf.distribute`` works).
 - ``symbolic``: in a functional model, with a fixed and with an unknown batch size,
   the symbolic output has the eager call's shape and dtype.
 - ``config``: ``from_config(get_config())`` gives the same config and, with the same
@@ -173,9 +174,13 @@ def check_mixed_precision(layer_cls, init_kwargs, input_shape, dtype="complex64"
     call_kwargs = call_kwargs or {}
     is_complex = tf.as_dtype(dtype).is_complex
     reference, x, expected = _run(layer_cls, init_kwargs, input_shape, dtype, call_kwargs)
-    with global_policy(policy):
+
+    def make():
         # A real layer takes the global policy when no dtype is given, as in a network built under it.
-        layer = _new(layer_cls, init_kwargs, dtype) if is_complex else layer_cls(**init_kwargs)
+        return _new(layer_cls, init_kwargs, dtype) if is_complex else layer_cls(**init_kwargs)
+
+    with global_policy(policy):
+        layer = make()
         layer.build(tuple(input_shape))
         layer.set_weights(reference.get_weights())
         compute_dtype = tf.as_dtype(keras.mixed_precision.global_policy().compute_dtype)
@@ -183,8 +188,7 @@ def check_mixed_precision(layer_cls, init_kwargs, input_shape, dtype="complex64"
         with tf.GradientTape() as tape:
             y = layer(x, **call_kwargs)
             loss = tf.reduce_sum(tf.abs(tf.cast(y, tf.complex64)) ** 2)
-        symbolic = layer_cls(**({"dtype": dtype, **init_kwargs} if is_complex else init_kwargs))(
-            keras.Input(input_shape[1:], batch_size=input_shape[0], dtype=dtype), **call_kwargs)
+        symbolic = make()(keras.Input(input_shape[1:], batch_size=input_shape[0], dtype=dtype), **call_kwargs)
     assert y.dtype == out_dtype, f"under {policy}: output dtype {y.dtype.name} != {out_dtype.name}"
     assert tf.as_dtype(symbolic.dtype) == out_dtype, f"under {policy}: symbolic dtype {symbolic.dtype} != {out_dtype.name}"
     for weight in layer.weights:
