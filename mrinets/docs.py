@@ -31,11 +31,13 @@ KIND_PAGES = {
 
 
 def _cell(text):
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Table cell text: ``|`` escaped, except inside `code` spans (where Markdown keeps it as is)."""
+    parts = str(text).replace("\n", " ").split("`")
+    return "`".join(part if i % 2 else part.replace("|", "\\|") for i, part in enumerate(parts))
 
 
 def table(rows, header):
-    """A Markdown table; ``|`` in cells is escaped."""
+    """A Markdown table of ``rows`` (lists of cells) under ``header``."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"

@@ -39,8 +39,9 @@ def test_docstring_markdown_fences_examples_and_lists_arguments():
     )
 
 
-def test_tables_escape_pipes():
-    assert docs.table([["int | null", "x"]], ["type", "doc"]) == "| type | doc |\n|---|---|\n| int \\| null | x |\n"
+def test_tables_escape_pipes_outside_code():
+    assert docs.table([["int | null", "`|y|` or |y|"]], ["type", "doc"]) == (
+        "| type | doc |\n|---|---|\n| int \\| null | `|y|` or \\|y\\| |\n")
 
 
 class Documented(keras.layers.Layer):
