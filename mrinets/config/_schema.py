@@ -202,6 +202,7 @@ _TYPE_NAMES = {
 
 #: ``Annotated`` aliases for constructor signatures.
 PositiveInt = typing.Annotated[int, Field(int, positive=True)]
+Rank = typing.Annotated[int, Field(int, choices=(1, 2, 3), doc="number of spatial dimensions")]
 LayerRef = typing.Annotated[object, Ref("layer", partial=True)]
 
 

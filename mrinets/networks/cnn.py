@@ -5,7 +5,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from mrinets.config import LayerRef, PositiveInt
+from mrinets.config import LayerRef, PositiveInt, Rank
 from mrinets.networks._blocks import LayerFactory, check_positive_int, check_rank, plain
 
 
@@ -28,7 +28,7 @@ class CNN(keras.layers.Layer):
     Input ``(batch, *spatial, in_channels)``; output ``(batch, *spatial, out_channels)``.
     """
 
-    def __init__(self, rank: int = 2, filters: PositiveInt = 32, depth: PositiveInt = 5, kernel_size=3,
+    def __init__(self, rank: Rank = 2, filters: PositiveInt = 32, depth: PositiveInt = 5, kernel_size=3,
                  conv: Optional[LayerRef] = None, norm: Optional[LayerRef] = None, activation="relu",
                  residual: bool = True, in_channels: PositiveInt = 1, out_channels: Optional[PositiveInt] = None,
                  dtype="complex64", **kwargs):

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from mrinets import ops
+from mrinets.config import PositiveInt, Rank
 from mrinets.layers._base import invalid_argument
 from mrinets.networks._blocks import check_positive_int, check_rank
 
@@ -21,7 +22,7 @@ from mrinets.networks._blocks import check_positive_int, check_rank
 class DataConsistency(keras.layers.Layer):
     """Base: ``rank`` spatial dimensions; subclasses implement ``call``."""
 
-    def __init__(self, rank=2, **kwargs):
+    def __init__(self, rank: Rank = 2, **kwargs):
         super().__init__(**kwargs)
         self.rank = check_rank(rank)
 
@@ -53,7 +54,7 @@ class GradientDC(DataConsistency):
         learnable: learn ``w``.
     """
 
-    def __init__(self, rank=2, initial_weight=1.0, learnable=True, **kwargs):
+    def __init__(self, rank: Rank = 2, initial_weight=1.0, learnable: bool = True, **kwargs):
         super().__init__(rank, **kwargs)
         self.initial_weight, self.learnable = float(initial_weight), bool(learnable)
         self.weight = self.add_weight(name="weight", shape=(), initializer=keras.initializers.Constant(initial_weight),
@@ -80,7 +81,8 @@ class CGDC(DataConsistency):
         learnable: learn ``lambda``.
     """
 
-    def __init__(self, rank=2, initial_lambda=0.05, iterations=10, tolerance=1e-6, learnable=True, **kwargs):
+    def __init__(self, rank: Rank = 2, initial_lambda=0.05, iterations: PositiveInt = 10, tolerance=1e-6,
+                 learnable: bool = True, **kwargs):
         super().__init__(rank, **kwargs)
         if not initial_lambda > 0:
             raise invalid_argument("initial_lambda", "a strictly positive float", initial_lambda)

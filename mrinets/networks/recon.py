@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from mrinets import config, ops
-from mrinets.config import Ref
+from mrinets.config import PositiveInt, Rank, Ref
 from mrinets.networks._blocks import apply_image_network, check_positive_int, check_rank, plain
 
 NetworkRef = typing.Annotated[object, Ref("network", partial=True)]
@@ -38,7 +38,7 @@ def fastmri_unet(filters, depth=4):
 class ReconNetwork(keras.layers.Layer):
     """Base of the k-space -> image networks: input handling and model inputs."""
 
-    def __init__(self, rank=2, **kwargs):
+    def __init__(self, rank: Rank = 2, **kwargs):
         super().__init__(**kwargs)
         self.rank = check_rank(rank)
 
@@ -92,8 +92,8 @@ class VarNet(ReconNetwork):
         share_weights: one regularizer for all cascades.
     """
 
-    def __init__(self, rank=2, cascades=12, regularizer: NetworkRef = fastmri_unet(18),
-                 sensitivity: OptionalNetworkRef = fastmri_unet(8), share_weights=False, **kwargs):
+    def __init__(self, rank: Rank = 2, cascades: PositiveInt = 12, regularizer: NetworkRef = fastmri_unet(18),
+                 sensitivity: OptionalNetworkRef = fastmri_unet(8), share_weights: bool = False, **kwargs):
         super().__init__(rank, **kwargs)
         self.cascades = check_positive_int(cascades, "cascades")
         self.regularizer, self.sensitivity = regularizer, sensitivity
@@ -154,8 +154,8 @@ class Unrolled(ReconNetwork):
         share_weights: one regularizer and one data-consistency block for every iteration.
     """
 
-    def __init__(self, rank=2, iterations=5, regularizer: NetworkRef = "CNN",
-                 data_consistency: OptionalConsistencyRef = "GradientDC", share_weights=False, **kwargs):
+    def __init__(self, rank: Rank = 2, iterations: PositiveInt = 5, regularizer: NetworkRef = "CNN",
+                 data_consistency: OptionalConsistencyRef = "GradientDC", share_weights: bool = False, **kwargs):
         super().__init__(rank, **kwargs)
         self.iterations = check_positive_int(iterations, "iterations")
         self.regularizer, self.data_consistency = regularizer, data_consistency
@@ -189,8 +189,8 @@ class MoDL(Unrolled):
     ``CGDC`` (learned lambda), weights shared across iterations.
     """
 
-    def __init__(self, rank=2, iterations=10, regularizer: NetworkRef = {"type": "CNN", "filters": 64, "depth": 5},
-                 data_consistency: OptionalConsistencyRef = "CGDC", share_weights=True, **kwargs):
+    def __init__(self, rank: Rank = 2, iterations: PositiveInt = 10, regularizer: NetworkRef = {"type": "CNN", "filters": 64, "depth": 5},
+                 data_consistency: OptionalConsistencyRef = "CGDC", share_weights: bool = True, **kwargs):
         super().__init__(rank, iterations, regularizer, data_consistency, share_weights, **kwargs)
 
 
@@ -202,8 +202,8 @@ class Cascade(Unrolled):
     ``HardDC``, separate weights per cascade.
     """
 
-    def __init__(self, rank=2, iterations=5, regularizer: NetworkRef = {"type": "CNN", "filters": 32, "depth": 5},
-                 data_consistency: OptionalConsistencyRef = "HardDC", share_weights=False, **kwargs):
+    def __init__(self, rank: Rank = 2, iterations: PositiveInt = 5, regularizer: NetworkRef = {"type": "CNN", "filters": 32, "depth": 5},
+                 data_consistency: OptionalConsistencyRef = "HardDC", share_weights: bool = False, **kwargs):
         super().__init__(rank, iterations, regularizer, data_consistency, share_weights, **kwargs)
 
 

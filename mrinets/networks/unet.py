@@ -5,7 +5,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from mrinets.config import LayerRef, PositiveInt
+from mrinets.config import LayerRef, PositiveInt, Rank
 from mrinets.layers._base import invalid_argument
 from mrinets.networks._blocks import LayerFactory, check_positive_int, check_rank, plain
 
@@ -27,7 +27,7 @@ class UNet(keras.layers.Layer):
             layer taking ``filters``, ``kernel_size`` and ``padding``, a plugin's included.
         use_bias: bias in the block convolutions (the final 1x1 conv always has one).
         norm: registered normalization layer (e.g. ``InstanceNormalization``) or None.
-        activation: activation name (complex ones too) or ``{type: name, ...}``.
+        activation: activation name (complex ones too) or an activation layer ``{type: ModReLU, ...}``.
         down: ``"max"`` / ``"average"`` pooling or ``"conv"`` (strided conv).
         up: ``"transpose"`` (2x transposed conv, norm, activation) or ``"upsample"`` (nearest).
         dropout: dropout rate after each block activation (whole complex entries are dropped).
@@ -40,7 +40,7 @@ class UNet(keras.layers.Layer):
     multiple of ``2**depth``); output ``(batch, *spatial, out_channels)``.
     """
 
-    def __init__(self, rank: int = 2, filters: Optional[list[PositiveInt]] = None, base_filters: PositiveInt = 32,
+    def __init__(self, rank: Rank = 2, filters: Optional[list[PositiveInt]] = None, base_filters: PositiveInt = 32,
                  depth: PositiveInt = 4, in_channels: PositiveInt = 1, out_channels: Optional[PositiveInt] = None,
                  convs_per_block: PositiveInt = 2, kernel_size=3, conv: Optional[LayerRef] = None,
                  use_bias: bool = True, norm: Optional[LayerRef] = None, activation="relu", down: str = "max",
