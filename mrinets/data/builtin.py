@@ -40,17 +40,26 @@ def default_cache_dir(path=None):
 
 
 class _Progress:
+    """A progress bar on stderr; where stderr is not a terminal (a log file), a start and an end line."""
+
     def __init__(self, total, label, enabled):
         self.total, self.label, self.enabled, self.done = total, label, enabled, 0
+        self.bar = enabled and sys.stderr.isatty()
+        if enabled and not self.bar:
+            sys.stderr.write(f"{label}: {total} files...\n")
+            sys.stderr.flush()
 
     def update(self, n=1):
         self.done += n
-        if self.enabled:
+        if self.bar:
             width = 30
             filled = int(width * self.done / max(self.total, 1))
             sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
             if self.done >= self.total:
                 sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif self.enabled and self.done == self.total:
+            sys.stderr.write(f"{self.label}: done\n")
             sys.stderr.flush()
 
 

@@ -69,7 +69,7 @@ def data_paths(cfg):
     options = dict(data["options"] or {})
     prepare = {"mni152": builtin.prepare_builtin, "shepp_logan": builtin.prepare_shepp_logan}[data["builtin"]]
     if data["builtin"] == "mni152":
-        options.setdefault("progress", sys.stderr.isatty())
+        options.setdefault("progress", True)
     try:
         root = prepare(cache_dir=data["cache_dir"], **options)
     except TypeError as error:
