@@ -213,6 +213,15 @@ def test_arguments_follow_the_keras_init_chain():
     assert config.arguments(keras.layers.Conv2D).required == {"filters", "kernel_size"}
 
 
+def test_arguments_a_specialization_fixes_are_not_accepted():
+    from mrinets.layers import Conv2D, MaxPooling3D
+
+    assert "rank" not in config.arguments(Conv2D).fields and "filters" in config.arguments(Conv2D).required
+    assert not {"rank", "pool_mode"} & set(config.arguments(MaxPooling3D).fields)
+    error = problems_of(config.validate_node, {"type": "MaxPooling2D", "rank": 3, "pool_mode": "average"}, "layer")
+    assert [p.path for p in error.problems] == [("rank",), ("pool_mode",)]
+
+
 def test_valid_node_is_normalized_and_built():
     node = config.validate_node({"type": "TinyDense", "units": 4, "scale": 2, "name": "d"}, "layer")
     assert node == {"type": "TinyDense", "units": 4, "scale": 2.0, "name": "d"}

@@ -264,7 +264,8 @@ def arguments(obj):
     A Keras layer's ``**kwargs`` is followed up the ``__init__`` chain to the base
     ``Layer`` (``name``, ``dtype``, ``trainable``, ...); anything else is rejected.
     For other callables ``**kwargs`` accepts any key. A class attribute
-    ``config_fields = {name: Field}`` adds or overrides fields.
+    ``config_fields = {name: Field}`` adds or overrides fields; ``fixed_arguments = {name: value}``
+    (a rank specialization's ``{"rank": 2}``) removes them.
     """
     try:
         hash(obj)
@@ -307,6 +308,9 @@ def _arguments(obj):
             break
     else:
         accepts_any = open_end and bool(chain)
+    for name in getattr(obj, "fixed_arguments", None) or {}:  # fixed by a specialization (Conv2D's rank)
+        fields.pop(name, None)
+        required.discard(name)
     for name, spec in (getattr(obj, "config_fields", None) or {}).items():
         if isinstance(spec, Ref):
             spec = Field(ref=spec)

@@ -157,7 +157,7 @@ class ComplexLayer(keras.layers.Layer):
 
     Args:
         stacked: complex layers only. When True, inputs and outputs are float
-            tensors in stacked form ([real, imag] along the channel axis).
+            tensors in stacked form (each channel's real and imaginary parts side by side).
         dtype: ``"complex64"`` or ``"complex128"`` for a complex layer; anything
             Keras accepts (``"float32"``, a policy, ...) for a real one.
         **kwargs: base ``keras.layers.Layer`` arguments (name, trainable, ...).

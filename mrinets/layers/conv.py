@@ -61,7 +61,8 @@ class ComplexConv(ComplexLayer):
     """
 
     transpose = False
-    fixed_rank = None  # set by the Conv1D/2D/3D specializations
+    #: Arguments a specialization fixes (``{"rank": 2}`` in Conv2D): not accepted, not in ``get_config``.
+    fixed_arguments = {}
 
     def __init__(
         self,
@@ -226,8 +227,8 @@ class ComplexConv(ComplexLayer):
         })
         if self.transpose:
             config.pop("groups")
-        if self.fixed_rank:
-            config.pop("rank")
+        for key in self.fixed_arguments:
+            config.pop(key)
         return config
 
 
@@ -283,7 +284,7 @@ class Conv1D(ComplexConv):
     TensorShape([4, 8, 2])
     """
 
-    fixed_rank = 1
+    fixed_arguments = {"rank": 1}
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(1, filters, kernel_size, **kwargs)
@@ -301,7 +302,7 @@ class Conv2D(ComplexConv):
     TensorShape([4, 26, 26, 2])
     """
 
-    fixed_rank = 2
+    fixed_arguments = {"rank": 2}
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(2, filters, kernel_size, **kwargs)
@@ -319,7 +320,7 @@ class Conv3D(ComplexConv):
     TensorShape([4, 7, 26, 26, 26, 2])
     """
 
-    fixed_rank = 3
+    fixed_arguments = {"rank": 3}
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(3, filters, kernel_size, **kwargs)
@@ -337,7 +338,7 @@ class Conv1DTranspose(ComplexConvTranspose):
     TensorShape([4, 12, 2])
     """
 
-    fixed_rank = 1
+    fixed_arguments = {"rank": 1}
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(1, filters, kernel_size, **kwargs)
@@ -355,7 +356,7 @@ class Conv2DTranspose(ComplexConvTranspose):
     TensorShape([4, 30, 30, 2])
     """
 
-    fixed_rank = 2
+    fixed_arguments = {"rank": 2}
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(2, filters, kernel_size, **kwargs)
@@ -373,7 +374,7 @@ class Conv3DTranspose(ComplexConvTranspose):
     TensorShape([4, 7, 30, 30, 30, 2])
     """
 
-    fixed_rank = 3
+    fixed_arguments = {"rank": 3}
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(3, filters, kernel_size, **kwargs)

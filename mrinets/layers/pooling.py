@@ -56,8 +56,8 @@ class ComplexPooling(ComplexLayer):
     Input ``(batch, *spatial, C)`` (channels_last); output ``(batch, *pooled, C)``.
     """
 
-    fixed_rank = None
-    fixed_mode = None
+    #: Arguments a specialization fixes (``{"rank": 2, "pool_mode": "max"}``): not accepted, not in ``get_config``.
+    fixed_arguments = {}
 
     def __init__(self, rank, pool_mode, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -119,9 +119,8 @@ class ComplexPooling(ComplexLayer):
         config = super().get_config()
         config.update({"rank": self.rank, "pool_mode": self.pool_mode, "pool_size": self.pool_size,
                        "strides": self.strides, "padding": self.padding, "data_format": self.data_format})
-        for fixed, key in ((self.fixed_rank, "rank"), (self.fixed_mode, "pool_mode")):
-            if fixed:
-                config.pop(key)
+        for key in self.fixed_arguments:
+            config.pop(key)
         return config
 
 
@@ -139,7 +138,8 @@ class UpSampling(ComplexLayer):
     Input ``(batch, *spatial, C)``; output ``(batch, *(spatial * size), C)``.
     """
 
-    fixed_rank = None
+    #: Arguments a specialization fixes (``{"rank": 2}``): not accepted, not in ``get_config``.
+    fixed_arguments = {}
 
     def __init__(self, rank, size=2, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
@@ -170,8 +170,8 @@ class UpSampling(ComplexLayer):
         config = super().get_config()
         config.update({"rank": self.rank, "size": self.size, "data_format": self.data_format,
                        "interpolation": self.interpolation})
-        if self.fixed_rank:
-            config.pop("rank")
+        for key in self.fixed_arguments:
+            config.pop(key)
         return config
 
 
@@ -179,7 +179,7 @@ class UpSampling(ComplexLayer):
 class MaxPooling1D(ComplexPooling):
     """1D pooling keeping the entry of largest magnitude (complex) or the maximum (real) of each window; see ``ComplexPooling``."""
 
-    fixed_rank, fixed_mode = 1, "max"
+    fixed_arguments = {"rank": 1, "pool_mode": "max"}
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(1, "max", pool_size, strides, padding, data_format, **kwargs)
@@ -189,7 +189,7 @@ class MaxPooling1D(ComplexPooling):
 class MaxPooling2D(ComplexPooling):
     """2D pooling keeping the entry of largest magnitude (complex) or the maximum (real) of each window; see ``ComplexPooling``."""
 
-    fixed_rank, fixed_mode = 2, "max"
+    fixed_arguments = {"rank": 2, "pool_mode": "max"}
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(2, "max", pool_size, strides, padding, data_format, **kwargs)
@@ -199,7 +199,7 @@ class MaxPooling2D(ComplexPooling):
 class MaxPooling3D(ComplexPooling):
     """3D pooling keeping the entry of largest magnitude (complex) or the maximum (real) of each window; see ``ComplexPooling``."""
 
-    fixed_rank, fixed_mode = 3, "max"
+    fixed_arguments = {"rank": 3, "pool_mode": "max"}
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(3, "max", pool_size, strides, padding, data_format, **kwargs)
@@ -209,7 +209,7 @@ class MaxPooling3D(ComplexPooling):
 class AveragePooling1D(ComplexPooling):
     """1D pooling keeping the mean of each window; see ``ComplexPooling``."""
 
-    fixed_rank, fixed_mode = 1, "average"
+    fixed_arguments = {"rank": 1, "pool_mode": "average"}
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(1, "average", pool_size, strides, padding, data_format, **kwargs)
@@ -219,7 +219,7 @@ class AveragePooling1D(ComplexPooling):
 class AveragePooling2D(ComplexPooling):
     """2D pooling keeping the mean of each window; see ``ComplexPooling``."""
 
-    fixed_rank, fixed_mode = 2, "average"
+    fixed_arguments = {"rank": 2, "pool_mode": "average"}
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(2, "average", pool_size, strides, padding, data_format, **kwargs)
@@ -229,7 +229,7 @@ class AveragePooling2D(ComplexPooling):
 class AveragePooling3D(ComplexPooling):
     """3D pooling keeping the mean of each window; see ``ComplexPooling``."""
 
-    fixed_rank, fixed_mode = 3, "average"
+    fixed_arguments = {"rank": 3, "pool_mode": "average"}
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(3, "average", pool_size, strides, padding, data_format, **kwargs)
@@ -239,7 +239,7 @@ class AveragePooling3D(ComplexPooling):
 class UpSampling1D(UpSampling):
     """1D nearest-neighbour up-sampling, real or complex; see ``UpSampling``."""
 
-    fixed_rank = 1
+    fixed_arguments = {"rank": 1}
 
     def __init__(self, size=2, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(1, size, data_format, interpolation, **kwargs)
@@ -249,7 +249,7 @@ class UpSampling1D(UpSampling):
 class UpSampling2D(UpSampling):
     """2D nearest-neighbour up-sampling, real or complex; see ``UpSampling``."""
 
-    fixed_rank = 2
+    fixed_arguments = {"rank": 2}
 
     def __init__(self, size=2, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(2, size, data_format, interpolation, **kwargs)
@@ -259,7 +259,7 @@ class UpSampling2D(UpSampling):
 class UpSampling3D(UpSampling):
     """3D nearest-neighbour up-sampling, real or complex; see ``UpSampling``."""
 
-    fixed_rank = 3
+    fixed_arguments = {"rank": 3}
 
     def __init__(self, size=2, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(3, size, data_format, interpolation, **kwargs)
