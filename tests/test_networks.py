@@ -137,6 +137,25 @@ def test_complex_unet_converts_only_at_its_edges():
     assert conversions(1) == conversions(3) <= 4
 
 
+def test_activation_with_arguments_in_yaml(rng):
+    """``{type: mod_relu, threshold: ...}`` names the activation (with its arguments), not a layer."""
+    text = """
+model:
+  type: UNet
+  filters: [4, 8]
+  activation: {type: mod_relu, threshold: -0.25}
+  conv: {type: Conv2D, activation: {type: cardioid}}
+"""
+    net = networks.build(text)
+    layers = {type(layer).__name__: layer for layer in net._flatten_layers()}
+    activations = [layer.activation.serialize() for layer in net._flatten_layers() if type(layer).__name__ == "Activation"]
+    assert {"type": "mod_relu", "threshold": -0.25} in activations
+    assert layers["Conv2D"].activation.serialize() == "cardioid"
+    with pytest.raises(config.ConfigError, match=r"model.activation.treshold: unknown argument 'treshold' for "
+                                                 r"activation mod_relu. Did you mean: threshold\?"):
+        networks.build(text.replace("threshold", "treshold"))
+
+
 def test_unet_3d_and_real_variants(rng):
     real = networks.UNet(rank=3, base_filters=2, depth=1, dtype="float32", in_channels=2)
     assert real(tf.random.normal((1, 8, 8, 8, 2))).shape == (1, 8, 8, 8, 2)

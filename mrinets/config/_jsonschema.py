@@ -96,12 +96,22 @@ class JsonSchemaBuilder:
         if field.items is not None:
             schema["items"] = self.field(field.items, nested_kind)
         if nested_kind and (not types or "object" in types or "array" in types):
-            nested = {"if": {"type": "object", "required": ["type"]}, "then": self.ref(Ref(nested_kind, partial=True))}
+            nested = {"if": {"type": "object", "required": ["type"]}, "then": self.nested(nested_kind)}
             if not types or "object" in types:
                 schema.update(nested)
             if field.items is None and (not types or "array" in types):
                 schema["items"] = nested
         return schema
+
+    def nested(self, kind):
+        """An untyped argument's ``{type: ...}`` mapping: a ``kind`` node, or (among layers) an activation's."""
+        if kind != "layer":
+            return self.ref(Ref(kind, partial=True))
+        if "layer-or-activation" not in self.definitions:  # as the validator reads `{type: mod_relu, threshold: -0.1}`
+            self.definitions["layer-or-activation"] = {
+                "anyOf": [self.ref(Ref("layer", partial=True)), self.ref(Ref("activation", build="config", partial=True))]
+            }
+        return {"$ref": "#/definitions/layer-or-activation"}
 
     def section(self, fields, extra=False, docs=None):
         """An object schema for ``{name: Field}``: required keys, no unknown keys unless ``extra``."""

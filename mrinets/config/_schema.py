@@ -502,9 +502,16 @@ class _Walker:
         return out
 
     def untyped(self, value, path, line, nested_kind):
-        """A value without a spec: nested ``{type: ...}`` mappings are refs of ``nested_kind``."""
+        """A value without a spec: nested ``{type: ...}`` mappings are refs of ``nested_kind``.
+
+        Inside a layer's or network's arguments, a ``{type: ...}`` naming a registered activation
+        (``activation: {type: mod_relu, threshold: -0.1}``) is that activation's node instead.
+        """
         if nested_kind and isinstance(value, Mapping) and "type" in value:
-            return self.ref(value, Ref(nested_kind, partial=True), path, line)
+            kind, build = nested_kind, "factory"
+            if nested_kind == "layer" and value["type"] in registry.names("activation"):
+                kind, build = "activation", "config"
+            return self.ref(value, Ref(kind, build=build, partial=True), path, line)
         if isinstance(value, (list, tuple)):
             return self.sequence(value, None, path, nested_kind)
         if isinstance(value, Mapping):
