@@ -170,6 +170,19 @@ def test_real_batch_norm_matches_keras(rng):
     np.testing.assert_allclose(ours(x, training=False).numpy(), theirs(x, training=False).numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("cls,axes", [(layers.InstanceNormalization, (1, 2)), (layers.LayerNormalization, (1, 2, 3))])
+def test_real_instance_and_layer_norm_values_and_gradient(rng, cls, axes):
+    # Real instance/layer norm has a hand-written gradient: check values against NumPy and the
+    # gradient against finite differences.
+    x = rng.standard_normal((2, 5, 4, 3)) * 3 + 1
+    layer = cls(dtype="float64", epsilon=1e-3, center=False, scale=False)
+    mean, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
+    np.testing.assert_allclose(layer(x).numpy(), (x - mean) / np.sqrt(var + 1e-3), atol=1e-10)
+    weights = tf.constant(rng.standard_normal(x.shape))
+    theoretical, numerical = tf.test.compute_gradient(lambda t: tf.reduce_sum(layer(t) ** 2 * weights), [x])
+    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
+
+
 @pytest.mark.parametrize("name,variance", [
     ("complex_glorot_uniform", 2 / (9 * 40 + 9 * 60)),
     ("complex_glorot_normal", 2 / (9 * 40 + 9 * 60)),

@@ -24,6 +24,28 @@ def whiten(real, imag, vrr, vri, vii):
     return wrr * real + wri * imag, wri * real + wii * imag
 
 
+def standardize(x, axes, epsilon):
+    """Real ``(x - mean) / sqrt(var + epsilon)`` over ``axes``, with a hand-written gradient.
+
+    Autodiff would keep the centred input for the backward pass on top of the output (which
+    the next layer keeps anyway): one more activation-sized tensor per normalization.
+    """
+
+    @tf.custom_gradient
+    def forward(x):
+        centred = x - tf.reduce_mean(x, axes, keepdims=True)
+        inverse = tf.math.rsqrt(tf.reduce_mean(tf.square(centred), axes, keepdims=True) + epsilon)
+        y = centred * inverse
+
+        def gradient(dy):
+            mean = lambda t: tf.reduce_mean(t, axes, keepdims=True)  # noqa: E731
+            return inverse * (dy - mean(dy) - y * mean(dy * y))
+
+        return y, gradient
+
+    return forward(x)
+
+
 @keras.saving.register_keras_serializable(package="mrinets")
 class ComplexNormalization(ComplexLayer):
     """Normalization over ``statistics`` axes, real or complex.
@@ -97,6 +119,8 @@ class ComplexNormalization(ComplexLayer):
         keep = {"batch": (self._axis,), "instance": (0, self._axis), "layer": (0,)}[self.statistics]
         axes = [a for a in range(rank) if a not in keep]
         use_moving = self.statistics == "batch" and not training
+        if not self.is_complex and self.statistics != "batch":
+            return self._affine([standardize(x, axes, self.epsilon)], rank)
         if use_moving:
             means = [self._broadcast(m, rank) for m in self.moving_mean]
         else:
@@ -116,6 +140,10 @@ class ComplexNormalization(ComplexLayer):
             out = list(whiten(*centred, vrr + self.epsilon, vri, vii + self.epsilon))
         else:
             out = [centred[0] * tf.math.rsqrt(variances[0] + self.epsilon)]
+        return self._affine(out, rank)
+
+    def _affine(self, out, rank):
+        """Scale by ``gamma`` and shift by ``beta`` the standardized parts; merge complex ones."""
         if self.scale:
             gamma = [self._broadcast(g, rank) for g in self.gamma]
             if self.is_complex:
