@@ -1,1 +1,4 @@
-"""mrinets benchmarks: ratios against a reference measured in the same process."""
+"""mrinets benchmarks: ratios against the real-conv limit and against peers (fastMRI, cvnn).
+
+``python -m benchmarks [--quick] [--only NAME]`` runs every comparison; see ``__main__.py``.
+"""

@@ -7,7 +7,8 @@
 
 One step = forward, L1 loss, backward, Adam update. Each framework runs in its own
 subprocess (``--worker``) so its peak RSS growth (from just before the model is built) is
-its own; the subprocesses alternate, several rounds, and the ratio is of the medians. Both
+its own; the subprocesses alternate, several rounds, and the ratio is of the medians over rounds of
+each round's median step time (one disturbed round does not move it). Both
 frameworks get the same number of threads (``benchmarks._timing.THREADS``). Goals:
 mrinets time / fastMRI time <= 1.0 and peak memory <= fastMRI's.
 
@@ -136,11 +137,12 @@ def _run_worker(framework, model, size, batch, steps):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def compare(model, quick=False, rounds=None):
+def compare(model, quick=False, rounds=None, size=None):
     """Alternate the two frameworks' workers for ``rounds`` rounds; ratios of the medians."""
-    size, batch, steps = MODELS[model]
+    full_size, batch, steps = MODELS[model]
     if quick:
-        size, steps = QUICK_SIZE, 2
+        full_size, steps = QUICK_SIZE, 2
+    size = size or full_size
     rounds = rounds or (1 if quick else 3)
     runs = {"mrinets": [], "fastmri": []}
     for r in range(rounds):
@@ -152,7 +154,7 @@ def compare(model, quick=False, rounds=None):
     summary = {}
     for framework, results in runs.items():
         summary[framework] = {
-            "seconds_per_step": statistics.median(s for res in results for s in res["step_seconds"]),
+            "seconds_per_step": statistics.median(res["median_seconds"] for res in results),
             "peak_rss_growth_mb": statistics.median(res["peak_rss_growth_mb"] for res in results),
             "peak_rss_mb": statistics.median(res["peak_rss_mb"] for res in results),
             "first_step_seconds": statistics.median(res["first_step_seconds"] for res in results),
@@ -189,7 +191,7 @@ def main(argv=None):
     parser.add_argument("--only", choices=sorted(MODELS), help="one model")
     parser.add_argument("--rounds", type=int, help="alternating rounds per framework (default 3, quick 1)")
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "MODEL"), help=argparse.SUPPRESS)
-    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help="image size (default 320, quick 96)")
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -200,7 +202,7 @@ def main(argv=None):
         return
     models = [args.only] if args.only else list(MODELS)
     results = {"threads": THREADS, "loss": "L1", "optimizer": "Adam(1e-4)",
-               "models": {model: compare(model, args.quick, args.rounds) for model in models}}
+               "models": {model: compare(model, args.quick, args.rounds, args.size) for model in models}}
     table = rows(results)
     path = write_results("vs_fastmri", results, table, quick=args.quick)
     for line in table:
