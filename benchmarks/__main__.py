@@ -57,7 +57,8 @@ def table(folder):
         with open(os.path.join(folder, f"{name}.json")) as handle:
             results = json.load(handle)
         m = results["machine"]
-        machines[name] = (f"{m['date'][:10]}, {m['cpus']} CPUs ({m['processor']}), {m.get('threads', '?')} threads"
+        threads = results.get("threads", m.get("threads", "?"))
+        machines[name] = (f"{m['date'][:10]}, {m['cpus']} CPUs ({m['processor']}), {threads} threads per framework"
                           f"{', GPU ' + ', '.join(m['gpus']) if m['gpus'] else ''}, TensorFlow {m['tensorflow']}"
                           f"{', torch ' + m['torch'] if 'torch' in m else ''}")
         lines += [f"## {name}: {COMPARISONS[name][1]}", "", f"{machines[name]}. `{name}.json`", "",

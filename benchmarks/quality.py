@@ -228,7 +228,8 @@ def run(minutes, quick=False):
             results[framework]["metrics"] = score(eval_path, {name: predictions[name] for name in EVAL})
         sets = np.load(eval_path)
         results["zero_filled"] = {"metrics": score(eval_path, {name: sets[f"{name}/zero_filled"] for name in EVAL})}
-    return {"minutes_per_model": minutes, "quick": quick, "schedule": "both trainings at the same time, 1 thread each",
+    return {"minutes_per_model": minutes, "quick": quick, "threads": 1,
+            "schedule": "both trainings at the same time, 1 thread each",
             "recipe": {"loss": "L1", "optimizer": f"Adam({LEARNING_RATE})", "batch_size": BATCH,
                        "train_mask": {"type": "random", **TRAIN_MASK}, "model": SIZES},
             "eval": {name: {"center_fraction": f, "acceleration": a} for name, (f, a) in EVAL.items()},
