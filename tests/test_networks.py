@@ -156,6 +156,22 @@ model:
         networks.build(text.replace("threshold", "treshold"))
 
 
+def test_unet_kernel_initializer_reaches_every_conv():
+    from mrinets.networks.recon import TORCH_CONV_INITIALIZER
+
+    net = networks.UNet(rank=2, filters=[16, 32], in_channels=2, dtype="float32", up="transpose",
+                        kernel_initializer=TORCH_CONV_INITIALIZER)
+    net(tf.zeros((1, 16, 16, 2)))
+    kernels = [w for w in net.weights if "kernel" in w.path]
+    assert len(kernels) == 2 * 2 + 1 + 2 + 1  # block convs, transpose conv, decoder block, output conv
+    for kernel in kernels:
+        value = kernel.numpy()
+        # Keras' fan_in of a conv kernel (..., in, out) or a transposed one (..., out, in): receptive field x axis -2.
+        fan_in = np.prod(value.shape[:-2]) * value.shape[-2]
+        np.testing.assert_allclose(np.abs(value).max(), np.sqrt(1 / fan_in), rtol=0.2)  # uniform(+-sqrt(3 * 1/3 / fan_in))
+    assert networks.UNet.from_config(net.get_config()).kernel_initializer == TORCH_CONV_INITIALIZER
+
+
 def test_unet_3d_and_real_variants(rng):
     real = networks.UNet(rank=3, base_filters=2, depth=1, dtype="float32", in_channels=2)
     assert real(tf.random.normal((1, 8, 8, 8, 2))).shape == (1, 8, 8, 8, 2)

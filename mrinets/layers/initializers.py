@@ -144,9 +144,7 @@ def get(identifier, complex=False):
             identifier = f"complex_{identifier}"
         if identifier in known:
             return registry.get("initializer", identifier)()
-    if isinstance(identifier, dict):
-        return keras.saving.deserialize_keras_object(identifier)
-    return keras.initializers.get(identifier)
+    return keras.initializers.get(identifier)  # also a config dict: {"class_name": "VarianceScaling", "config": ...}
 
 
 def complex_pair(initializer, shape, complex_dtype):

@@ -25,13 +25,19 @@ OptionalNetworkRef = typing.Optional[NetworkRef]
 OptionalConsistencyRef = typing.Optional[ConsistencyRef]
 
 
+#: PyTorch's default conv initialization (kaiming_uniform with a=sqrt(5)): a third of glorot's variance.
+TORCH_CONV_INITIALIZER = {"class_name": "VarianceScaling",
+                          "config": {"scale": 1 / 3, "mode": "fan_in", "distribution": "uniform"}}
+
+
 def fastmri_unet(filters, depth=4):
-    """Config of fastMRI's real-valued NormUnet on stacked (re, im) channels."""
+    """Config of fastMRI's real-valued NormUnet on stacked (re, im) channels, initialized as fastMRI's."""
     return {
         "type": "UNet", "filters": [filters * 2**level for level in range(depth + 1)], "in_channels": 2,
         "use_bias": False, "norm": {"type": "InstanceNormalization", "center": False, "scale": False,
                                     "epsilon": 1e-5},
         "activation": "leaky_relu", "down": "average", "up": "transpose", "normalize": True, "dtype": "float32",
+        "kernel_initializer": TORCH_CONV_INITIALIZER,
     }
 
 

@@ -26,6 +26,9 @@ class UNet(keras.layers.Layer):
         conv: registered layer for the convolutions (default ``Conv{rank}D``); any
             layer taking ``filters``, ``kernel_size`` and ``padding``, a plugin's included.
         use_bias: bias in the block convolutions (the final 1x1 conv always has one).
+        kernel_initializer: initializer of every conv kernel (a name or a Keras config such as
+            ``{class_name: VarianceScaling, config: {scale: 0.333, mode: fan_in, distribution: uniform}}``,
+            PyTorch's default); None: the conv layers' own default.
         norm: registered normalization layer (e.g. ``InstanceNormalization``) or None.
         activation: activation name (complex ones too) or an activation layer ``{type: ModReLU, ...}``.
         down: ``"max"`` / ``"average"`` pooling or ``"conv"`` (strided conv).
@@ -43,7 +46,7 @@ class UNet(keras.layers.Layer):
     def __init__(self, rank: Rank = 2, filters: Optional[list[PositiveInt]] = None, base_filters: PositiveInt = 32,
                  depth: PositiveInt = 4, in_channels: PositiveInt = 1, out_channels: Optional[PositiveInt] = None,
                  convs_per_block: PositiveInt = 2, kernel_size=3, conv: Optional[LayerRef] = None,
-                 use_bias: bool = True, norm: Optional[LayerRef] = None, activation="relu", down: str = "max",
+                 use_bias: bool = True, kernel_initializer=None, norm: Optional[LayerRef] = None, activation="relu", down: str = "max",
                  up: str = "transpose", dropout: float = 0.0, residual: bool = False, normalize: bool = False,
                  dtype="complex64", **kwargs):
         self.factory = LayerFactory(dtype)
@@ -79,7 +82,9 @@ class UNet(keras.layers.Layer):
         self.network_dtype = dtype
 
         make = self.factory
-        conv_args = {"padding": "same", **({} if self.use_bias else {"use_bias": False})}
+        self.kernel_initializer = kernel_initializer
+        init = {"kernel_initializer": kernel_initializer} if kernel_initializer is not None else {}
+        conv_args = {"padding": "same", **init, **({} if self.use_bias else {"use_bias": False})}
 
         def block(channels):
             layers = []
@@ -100,7 +105,7 @@ class UNet(keras.layers.Layer):
         self.upsample, self.decoder = [], []
         for channels in reversed(self.filters[:-1]):
             if up == "transpose":
-                steps = [make(f"Conv{rank}DTranspose", filters=channels, kernel_size=2, strides=2,
+                steps = [make(f"Conv{rank}DTranspose", filters=channels, kernel_size=2, strides=2, **init,
                               **({} if self.use_bias else {"use_bias": False}))]
                 steps += [make(norm)] if norm else []
                 steps += [make.activation(activation)]
@@ -108,7 +113,7 @@ class UNet(keras.layers.Layer):
                 steps = [make(f"UpSampling{rank}D")]
             self.upsample.append([s for s in steps if s is not None])
             self.decoder.append(block(channels))
-        self.output_conv = make(f"Conv{rank}D", filters=self.out_channels, kernel_size=1)
+        self.output_conv = make(f"Conv{rank}D", filters=self.out_channels, kernel_size=1, **init)
         self.seed = keras.random.SeedGenerator(0) if self.dropout else None
 
     @property
@@ -169,6 +174,7 @@ class UNet(keras.layers.Layer):
             "rank": self.rank, "filters": self.filters, "in_channels": self.in_channels,
             "out_channels": self.out_channels, "convs_per_block": self.convs_per_block,
             "kernel_size": plain(self.kernel_size), "conv": plain(self.conv), "use_bias": self.use_bias,
+            "kernel_initializer": plain(self.kernel_initializer),
             "norm": plain(self.norm), "activation": plain(self.activation), "down": self.down, "up": self.up,
             "dropout": self.dropout, "residual": self.residual, "normalize": self.normalize,
             "dtype": self.network_dtype,
