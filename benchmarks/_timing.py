@@ -33,6 +33,25 @@ def set_torch_threads(threads=None):
     return threads
 
 
+def train_step(model, optimizer, loss_fn=None):
+    """``step(inputs, target) -> loss``: one ``tf.function`` training step of a Keras model.
+
+    ``loss_fn(target, prediction)`` defaults to the mean absolute error.
+    """
+    import tensorflow as tf
+
+    @tf.function
+    def step(inputs, target):
+        with tf.GradientTape() as tape:
+            prediction = model(inputs, training=True)
+            loss = loss_fn(target, prediction) if loss_fn else tf.reduce_mean(tf.abs(prediction - target))
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    return step
+
+
 def time_candidates(candidates, repeats=15, warmup=3):
     """``candidates``: name -> zero-argument callable. Returns name -> median seconds.
 

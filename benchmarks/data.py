@@ -19,7 +19,7 @@ import time
 import keras
 import tensorflow as tf
 
-from benchmarks._timing import row, set_tf_threads, write_results
+from benchmarks._timing import row, set_tf_threads, train_step, write_results
 from mrinets import configs, data, networks
 
 BATCH = 4
@@ -37,16 +37,8 @@ def measure_pipeline(ds, batches):
 
 def measure_train(ds, steps):
     model = networks.build(configs.find("varnet_quickstart"))
-    optimizer = keras.optimizers.Adam(1e-3)
+    step = train_step(model, keras.optimizers.Adam(1e-3))
     inputs, target = next(iter(ds))
-
-    @tf.function
-    def step(inputs, target):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(model(inputs, training=True) - target))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
 
     for _ in range(2):
         step(inputs, target)

@@ -11,24 +11,14 @@ import argparse
 import keras
 import tensorflow as tf
 
-from benchmarks._timing import row, set_tf_threads, time_candidates, write_results
+from benchmarks._timing import row, set_tf_threads, time_candidates, train_step, write_results
 from mrinets import networks
 from mrinets.train.losses import L1
 
 
 def _train_step(model, inputs, target):
-    optimizer = keras.optimizers.Adam(1e-4)
-    loss_fn = L1()
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = loss_fn(target, model(inputs, training=True))
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return loss
-
-    return lambda: step().numpy()
+    step = train_step(model, keras.optimizers.Adam(1e-4), L1())
+    return lambda: step(inputs, target).numpy()
 
 
 def unet_ratio(quick):

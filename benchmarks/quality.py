@@ -83,7 +83,7 @@ def _mrinets_worker(root, eval_path, seconds, out):
     import tensorflow as tf
     import yaml
 
-    from benchmarks._timing import set_tf_threads
+    from benchmarks._timing import set_tf_threads, train_step
     from mrinets import configs, data, networks
     from mrinets.networks.recon import fastmri_unet
 
@@ -93,17 +93,9 @@ def _mrinets_worker(root, eval_path, seconds, out):
         config = yaml.safe_load(handle)
     config["model"]["sensitivity"] = fastmri_unet(SIZES["sens_chans"], depth=SIZES["sens_pools"])
     model = networks.build(config)
-    optimizer = keras.optimizers.Adam(LEARNING_RATE)
+    step = train_step(model, keras.optimizers.Adam(LEARNING_RATE))
     ds = data.build_dataset(f"{root}/train", mask={"type": "random", **TRAIN_MASK}, batch_size=BATCH,
                             shuffle=True, seed=0, repeat=True, drop_remainder=True)
-
-    @tf.function
-    def step(inputs, target):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(model(inputs, training=True) - target))
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return loss
 
     def predict(kspace, mask, low):
         return model({"kspace": tf.constant(kspace), "mask": tf.constant(mask[:, None, None, :]),

@@ -51,7 +51,7 @@ def _mrinets_worker(model, size, batch, steps):
     import keras
     import tensorflow as tf
 
-    from benchmarks._timing import set_tf_threads
+    from benchmarks._timing import set_tf_threads, train_step
     from mrinets import configs, networks
     from mrinets.networks.recon import fastmri_unet
 
@@ -68,17 +68,8 @@ def _mrinets_worker(model, size, batch, steps):
         config = configs.find("varnet")
     baseline = current_rss_mb()
     net = networks.build(config)
-    optimizer = keras.optimizers.Adam(1e-4)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(net(inputs, training=True) - target))
-        gradients = tape.gradient(loss, net.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, net.trainable_variables))
-        return loss
-
-    return _time_steps(lambda: step().numpy(), steps, baseline, net.count_params())
+    step = train_step(net, keras.optimizers.Adam(1e-4))
+    return _time_steps(lambda: step(inputs, target).numpy(), steps, baseline, net.count_params())
 
 
 def _fastmri_worker(model, size, batch, steps):
