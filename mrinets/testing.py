@@ -38,6 +38,10 @@ What a layer is expected to do (``CHECKS``, in order):
   with outputs close to the float32 layer's given the same weights. A complex layer
   has no half-precision form: it keeps float32 variables and returns ``dtype``,
   matching the float32 result. Gradients of the variables are float32 and finite.
+- ``data_format``: a layer with a ``data_format`` (or a channel ``axis``) gives, with
+  ``data_format="channels_first"`` (``axis=1``) and the same weights, the channels_last
+  outputs with the channel axis moved, on every device (TF's CPU kernels without oneDNN
+  are NHWC only). Layers with neither pass trivially.
 - ``registry``: the class is registered under ``registry_kind`` (``"layer"``), so
   configs find it by name, and its constructor signature accepts every key of
   ``init_kwargs`` (the keys a YAML ``{type: Name, ...}`` node would carry).
@@ -51,7 +55,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-CHECKS = ("call", "symbolic", "config", "saving", "training", "mixed_precision", "registry")
+CHECKS = ("call", "symbolic", "config", "saving", "training", "mixed_precision", "data_format", "registry")
 
 
 def random_input(shape, dtype="complex64", seed=0):
@@ -206,6 +210,25 @@ def check_mixed_precision(layer_cls, init_kwargs, input_shape, dtype="complex64"
         assert np.all(np.isfinite(tf.convert_to_tensor(grad).numpy())), f"under {policy}: gradient of {weight.path} is not finite"
 
 
+def check_data_format(layer_cls, init_kwargs, input_shape, dtype="complex64", call_kwargs=None):
+    """``channels_first`` (or ``axis=1``) with the same weights gives the channels_last outputs, transposed."""
+    layer, x, y = _run(layer_cls, init_kwargs, input_shape, dtype, call_kwargs)
+    config = layer.get_config()
+    if "data_format" in config:
+        first_kwargs = {**init_kwargs, "data_format": "channels_first"}
+    elif "axis" in config and len(input_shape) > 2:
+        first_kwargs = {**init_kwargs, "axis": 1}
+    else:
+        return
+    first = _new(layer_cls, first_kwargs, dtype)
+    axis = first.channel_axis
+    x_first = tf.constant(np.moveaxis(x.numpy(), -1, axis))
+    first.build(tuple(x_first.shape))
+    first.set_weights(layer.get_weights())
+    y_first = first(x_first, **(call_kwargs or {}))
+    _close(np.moveaxis(y_first.numpy(), axis, -1), y, f"{first_kwargs} gives other outputs than channels_last")
+
+
 def check_registry(layer_cls, init_kwargs=None, kind="layer"):
     """``layer_cls`` is registered under ``kind`` and its signature accepts every key of ``init_kwargs``."""
     from mrinets import config, registry
@@ -224,6 +247,7 @@ _CHECK_FUNCTIONS = {
     "saving": check_saving,
     "training": check_training,
     "mixed_precision": check_mixed_precision,
+    "data_format": check_data_format,
 }
 
 
@@ -304,6 +328,9 @@ class LayerTestCase:
 
     def test_mixed_precision(self, dtype):
         self._check("mixed_precision", dtype)
+
+    def test_data_format(self, dtype):
+        self._check("data_format", dtype)
 
     def test_registry(self):
         self._check("registry", None)

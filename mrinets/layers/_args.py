@@ -43,6 +43,20 @@ def spatial_axes(data_format, rank):
     return tuple(range(-rank - 1, -1)) if data_format == "channels_last" else tuple(range(-rank, 0))
 
 
+def to_channels_last(x, data_format, rank):
+    """``(N, C, *spatial)`` -> ``(N, *spatial, C)`` for channels_first; channels_last passes through."""
+    if data_format == "channels_last":
+        return x
+    return tf.transpose(x, [0] + list(range(2, rank + 2)) + [1])
+
+
+def from_channels_last(x, data_format, rank):
+    """The inverse of ``to_channels_last``."""
+    if data_format == "channels_last":
+        return x
+    return tf.transpose(x, [0, rank + 1] + list(range(1, rank + 1)))
+
+
 def check_input_rank(layer, input_shape, rank):
     if len(input_shape) < rank + 2:
         raise ValueError(

@@ -177,18 +177,20 @@ class ComplexConv(ComplexLayer):
 
     # -- computation ---------------------------------------------------------
     def convolve(self, x, kernel):
+        """The real convolution of a channels_last tensor ``x`` with ``kernel``."""
         return keras.ops.conv(x, kernel, strides=self.strides, padding=self.padding,
-                              data_format=self.data_format, dilation_rate=self.dilation_rate)
+                              data_format="channels_last", dilation_rate=self.dilation_rate)
 
     def forward(self, x, training=None):
+        # Channels-last inside on every device (TF's CPU conv kernels without oneDNN are NHWC only);
+        # channels_first transposes at the layer's boundary, which is exact.
         x, batch_shape = _args.flatten_batch(x, self.rank + 2)
+        x = _args.to_channels_last(x, self.data_format, self.rank)
         y = self.convolve(x, tf.cast(self.real_kernel(), x.dtype))
         if self.use_bias:
-            bias = tf.cast(self.real_bias(), y.dtype)
-            if self.data_format == "channels_first":
-                bias = tf.reshape(bias, (-1,) + (1,) * self.rank)
-            y = y + bias
-        y = self.activation.on_stacked(y, self.channel_axis) if self.is_complex else self.activation.on_real(y)
+            y = y + tf.cast(self.real_bias(), y.dtype)
+        y = self.activation.on_stacked(y, -1) if self.is_complex else self.activation.on_real(y)
+        y = _args.from_channels_last(y, self.data_format, self.rank)
         return _args.unflatten_batch(y, batch_shape)
 
     def output_length(self, axis, length):
@@ -256,7 +258,7 @@ class ComplexConvTranspose(ComplexConv):
 
     def convolve(self, x, kernel):
         return keras.ops.conv_transpose(x, kernel, strides=self.strides, padding=self.padding,
-                                        output_padding=self.output_padding, data_format=self.data_format,
+                                        output_padding=self.output_padding, data_format="channels_last",
                                         dilation_rate=self.dilation_rate)
 
     def output_length(self, axis, length):

@@ -8,18 +8,6 @@ from mrinets.layers import _args
 from mrinets.layers._base import ComplexLayer, invalid_argument, merge_stacked, split_stacked
 
 
-def _to_channels_last(x, data_format, rank):
-    if data_format == "channels_last":
-        return x
-    return tf.transpose(x, [0] + list(range(2, rank + 2)) + [1])
-
-
-def _from_channels_last(x, data_format, rank):
-    if data_format == "channels_last":
-        return x
-    return tf.transpose(x, [0, rank + 1] + list(range(1, rank + 1)))
-
-
 def extract_patches(x, pool_size, strides, padding):
     """Pooling windows of a channels_last tensor: ``(N, *S, C)`` -> ``(N, *S', C, prod(pool_size))``.
 
@@ -73,18 +61,21 @@ class ComplexPooling(ComplexLayer):
         self.channel_axis = _args.channel_axis(self.data_format, rank)
 
     def forward(self, x, training=None):
+        # Channels-last inside on every device: TF's CPU kernels without oneDNN are NHWC only.
         x, batch_shape = _args.flatten_batch(x, self.rank + 2)
+        x = _args.to_channels_last(x, self.data_format, self.rank)
         if self.is_complex and self.pool_mode == "max":
             y = self.max_by_magnitude(x)
         elif x.dtype in (tf.float16, tf.float64) and self.rank == 3:
             y = self.pool_by_patches(x)  # TF's CPU 3D pooling kernels have no float16 (mixed precision) or float64
         else:
             pool = keras.ops.max_pool if self.pool_mode == "max" else keras.ops.average_pool
-            y = pool(x, self.pool_size, self.strides, self.padding, self.data_format)
+            y = pool(x, self.pool_size, self.strides, self.padding, "channels_last")
+        y = _args.from_channels_last(y, self.data_format, self.rank)
         return _args.unflatten_batch(y, batch_shape)
 
     def pool_by_patches(self, x):
-        x = _to_channels_last(x, self.data_format, self.rank)
+        """Pooling of a channels_last tensor through ``extract_patches``."""
         if self.pool_mode == "max":
             y = tf.reduce_max(extract_patches(x, self.pool_size, self.strides, self.padding)
                               + _padding_penalty(x[..., :1], self), axis=-1)
@@ -93,17 +84,16 @@ class ComplexPooling(ComplexLayer):
             counts = tf.reduce_sum(extract_patches(tf.ones_like(x[..., :1]), self.pool_size, self.strides,
                                                    self.padding), -1)
             y = window_sums / counts
-        return _from_channels_last(y, self.data_format, self.rank)
+        return y
 
     def max_by_magnitude(self, x):
-        x = _to_channels_last(x, self.data_format, self.rank)
+        """Complex max pooling of a channels_last stacked tensor: the entry of largest magnitude."""
         real, imag = split_stacked(x)
         patches = extract_patches(tf.concat([real, imag], 0), self.pool_size, self.strides, self.padding)
         real_patches, imag_patches = tf.split(patches, 2, axis=0)
         winner = tf.one_hot(tf.argmax(real_patches**2 + imag_patches**2, axis=-1), tf.shape(patches)[-1],
                             dtype=x.dtype)
-        y = merge_stacked(tf.reduce_sum(real_patches * winner, -1), tf.reduce_sum(imag_patches * winner, -1))
-        return _from_channels_last(y, self.data_format, self.rank)
+        return merge_stacked(tf.reduce_sum(real_patches * winner, -1), tf.reduce_sum(imag_patches * winner, -1))
 
     def compute_output_shape(self, input_shape):
         input_shape = tuple(input_shape)
