@@ -1,7 +1,11 @@
 """The ``mrinets`` command line.
 
-User errors (bad arguments, configs, files, unknown names) print one clear
-message and exit with status 2; no traceback. ``MRINETS_DEBUG=1`` shows it.
+User errors (every ``mrinets.errors.MrinetsError``: bad arguments, configs, unknown
+names; and ``OSError`` for files) print one clear message and exit with status 2, no
+traceback (``MRINETS_DEBUG=1`` shows it); anything else is a bug and raises.
+
+Only argparse runs before a command: TensorFlow is imported by the commands that
+need it, so ``mrinets --help`` and ``--version`` answer at once.
 """
 
 import argparse
@@ -10,20 +14,14 @@ import os
 import sys
 
 import mrinets
+from mrinets.errors import MrinetsError, UsageError
 
-
-class UsageError(Exception):
-    """An error in what the user asked for (printed without a traceback)."""
+__all__ = ["UsageError", "add_prepare_arguments", "build_parser", "main"]
 
 
 def _user_errors():
     """Exception types that are the user's mistake, not a bug."""
-    from mrinets.config import ConfigError
-    from mrinets.data.fastmri import DataError
-    from mrinets.registry import RegistryError
-
-    return (UsageError, ConfigError, DataError, RegistryError, FileNotFoundError, IsADirectoryError,
-            PermissionError, ValueError)
+    return (MrinetsError, OSError)
 
 
 def _table(rows, headers):
@@ -158,6 +156,16 @@ def cmd_data_prepare(args):
     return builtin.prepare_command(args)
 
 
+def add_prepare_arguments(parser):
+    """Add the ``mrinets data prepare`` options to an ``argparse`` parser."""
+    parser.add_argument("name", nargs="?", default="mni152", choices=["mni152", "shepp_logan"], help="dataset to prepare")
+    parser.add_argument("--cache-dir", default=None, help="cache folder (default $MRINETS_CACHE or ~/.cache/mrinets)")
+    parser.add_argument("--matrix", type=int, default=None, help="k-space matrix size")
+    parser.add_argument("--coils", type=int, default=None, help="number of coils")
+    parser.add_argument("--force", action="store_true", help="rebuild even if already prepared")
+    return parser
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="mrinets", description="Deep-learning MRI reconstruction with Keras 3.")
     parser.add_argument("--version", action="version", version=f"mrinets {mrinets.__version__}")
@@ -174,7 +182,7 @@ def build_parser():
     layers.set_defaults(run=cmd_layers)
 
     listing = commands.add_parser("configs", help="list the shipped configs")
-    listing.set_defaults(run=cmd_configs)
+    listing.set_defaults(run=cmd_configs, needs_tensorflow=False)
 
     validate = commands.add_parser("validate", help="check a training or network config without building it")
     validate.add_argument("config", help="a YAML file or a shipped config's name")
@@ -199,8 +207,6 @@ def build_parser():
 
     data = commands.add_parser("data", help="datasets")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    from mrinets.data.builtin import add_prepare_arguments
-
     prepare = data_commands.add_parser("prepare", help="prepare the built-in dataset into the cache")
     add_prepare_arguments(prepare)
     prepare.set_defaults(run=cmd_data_prepare)
@@ -228,12 +234,13 @@ def _quiet_tensorflow_import():
 
 
 def main(argv=None):
-    _quiet_tensorflow_import()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    if getattr(args, "needs_tensorflow", True):
+        _quiet_tensorflow_import()
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:

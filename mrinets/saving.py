@@ -10,9 +10,7 @@ import os
 import re
 import zipfile
 
-
-class ModelFileError(ValueError):
-    """A ``.keras`` file that cannot be loaded safely (or at all)."""
+from mrinets.errors import ModelFileError
 
 
 def _layers(node):

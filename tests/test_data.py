@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mrinets import data, ops, registry
+from mrinets import cli, data, ops, registry
 
 HEADER = (
     b'<?xml version="1.0" encoding="utf-8"?>\n<ismrmrdHeader xmlns="http://www.ismrm.org/ISMRMRD"><encoding>'
@@ -243,7 +243,7 @@ def test_split_slab_and_prepare_command(tmp_path, capsys):
     assert not set(train) & set(range(val[0] - 2, val[-1] + 3))
     import argparse
 
-    args = data.add_prepare_arguments(argparse.ArgumentParser()).parse_args(
+    args = cli.add_prepare_arguments(argparse.ArgumentParser()).parse_args(
         ["shepp_logan", "--cache-dir", str(tmp_path), "--matrix", "16", "--coils", "2"]
     )
     assert data.prepare_command(args) == 0

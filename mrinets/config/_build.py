@@ -5,15 +5,21 @@ from collections.abc import Mapping
 from mrinets.config._errors import ConfigError, Problem
 from mrinets.config._schema import Ref, RefNode, validate_node
 from mrinets.config._yaml import to_plain
+from mrinets.errors import MrinetsError
+
+#: What a constructor raises for a bad argument (Keras: ``ValueError``/``TypeError`` at construction).
+ARGUMENT_ERRORS = (ValueError, TypeError, MrinetsError)
 
 
 class Spec:
     """A resolved registry reference: ``obj`` (class or function) plus its keyword arguments.
 
     Calling it builds the object: ``spec(**overrides)`` is ``obj(**kwargs, **overrides)``
-    (``extra`` holds a ``Ref``'s extra keys, e.g. a loss ``weight``, not passed on);
-    errors raised by the constructor come back as ``ConfigError`` citing the node's
-    path and line. A network builder receives nested ``conv: Conv2D`` as a ``Spec``
+    (``extra`` holds a ``Ref``'s extra keys, e.g. a loss ``weight``, not passed on).
+    What constructors raise for a bad argument (``ValueError``/``TypeError``, as Keras
+    layers do, and mrinets' own errors such as an unknown activation name) comes back as
+    ``ConfigError`` citing the node's path and line; any other exception is a bug and
+    propagates unchanged. A network builder receives nested ``conv: Conv2D`` as a ``Spec``
     and calls ``conv(filters=32)`` once per block.
     """
 
@@ -35,7 +41,7 @@ class Spec:
             return self.obj(**kwargs)
         except ConfigError:
             raise  # a nested Spec already named its own node
-        except Exception as error:
+        except ARGUMENT_ERRORS as error:
             raise ConfigError(
                 Problem(self.path, f"building {self.kind} {self.name} failed: {type(error).__name__}: {error}", self.line),
                 self.source,

@@ -17,6 +17,7 @@ import re
 
 from mrinets import registry
 from mrinets.config._schema import MISSING, arguments
+from mrinets.errors import did_you_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,8 +278,7 @@ def find_entries(name, kind=None):
     if found:
         return found
     every = sorted({n for k in registry.KINDS for n in registry.names(k)}, key=registry.natural_key)
-    close = registry.suggest(name, every)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    hint = did_you_mean(name, every)
     raise registry.UnknownNameError(
         f"Unknown name {name!r}: no layer, network, loss, ... of that name is registered.{hint} "
         "List them with `mrinets layers --kind KIND` or `mrinets plugins`."

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from mrinets import registry
 from mrinets.config._errors import ConfigError, Problems
 from mrinets.config._yaml import ConfigDict, ConfigList, line_of
+from mrinets.errors import did_you_mean
 
 
 class _Missing:
@@ -425,11 +426,6 @@ def _short(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _did_you_mean(name, candidates):
-    close = registry.suggest(name, candidates) if isinstance(name, str) else []
-    return f" Did you mean: {', '.join(close)}?" if close else ""
-
-
 class _Walker:
     """One validation pass; collects every problem."""
 
@@ -455,7 +451,7 @@ class _Walker:
             self.problems.add(path, f"expected {field.describe()}, got {got}", line)
             return _INVALID
         if field.choices is not None and value not in field.choices:
-            hint = _did_you_mean(value, [c for c in field.choices if isinstance(c, str)])
+            hint = did_you_mean(value, [c for c in field.choices if isinstance(c, str)])
             self.problems.add(path, f"expected {field.describe()}, got {_short(value)}.{hint}".rstrip("."), line)
             return _INVALID
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -529,7 +525,7 @@ class _Walker:
                     out[key] = self.untyped(item, path + (key,), line, None)
                     out.lines[key] = line
                     continue
-                hint = _did_you_mean(key, list(fields))
+                hint = did_you_mean(key, list(fields))
                 valid = ", ".join(fields) or "(none)"
                 self.problems.add(path + (key,), f"unknown key {key!r}.{hint} Valid keys: {valid}", line)
                 continue
@@ -591,7 +587,7 @@ class _Walker:
             known = registry.names(kind)
             listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "") if known else "(none)"
             self.problems.add(
-                type_path, f"unknown {kind} {name!r}.{_did_you_mean(name, known)} Registered: {listed}", type_line
+                type_path, f"unknown {kind} {name!r}.{did_you_mean(name, known)} Registered: {listed}", type_line
             )
             return _INVALID
         args = arguments(entry.obj)
@@ -616,7 +612,7 @@ class _Walker:
                 result = self.untyped(item, path + (key,), key_line, nested_kind)
             else:
                 valid = sorted(set(args.fields) | set(ref.extra))
-                hint = _did_you_mean(key, valid)
+                hint = did_you_mean(key, valid)
                 self.problems.add(
                     path + (key,),
                     f"unknown argument {key!r} for {kind} {name}.{hint} Valid arguments: {', '.join(valid) or '(none)'}",

@@ -2,6 +2,8 @@
 
 import os
 
+from mrinets.errors import did_you_mean
+
 FOLDER = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -17,10 +19,7 @@ def find(name_or_path):
     shipped = os.path.join(FOLDER, f"{name_or_path}.yaml")
     if os.path.isfile(shipped):
         return shipped
-    from mrinets.registry import suggest
-
-    close = suggest(name_or_path, names())
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    hint = did_you_mean(name_or_path, names())
     raise FileNotFoundError(
         f"No config file {name_or_path!r} and no shipped config of that name.{hint} Shipped: {', '.join(names())}."
     )
@@ -105,8 +104,7 @@ def starter(name):
         file_name = name.lower() + ".yaml"
         return file_name, SCHEMA_LINE + SCHEMA_FILE + "\n" + _network_starter(networks[name.lower()])
     candidates = names() + registry.names("network")
-    close = registry.suggest(name, candidates)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    hint = did_you_mean(name, candidates)
     raise registry.UnknownNameError(
         f"No shipped config or network type {name!r}.{hint} Shipped configs: {', '.join(names())}; "
         f"network types: {', '.join(registry.names('network'))}."

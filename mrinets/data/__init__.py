@@ -8,7 +8,6 @@
 
 from mrinets.data.builtin import (
     DATASETS,
-    add_prepare_arguments,
     default_cache_dir,
     load_mni152,
     prepare_builtin,
@@ -41,7 +40,6 @@ __all__ = [
     "MaskFunc",
     "PoissonDiscMask",
     "RandomMask",
-    "add_prepare_arguments",
     "birdcage_maps",
     "build_dataset",
     "build_index",

@@ -262,20 +262,10 @@ def shepp_logan_dataset(split="train", cache_dir=None, matrix=32, num_coils=4, *
 DATASETS = {"fastmri": fastmri_dataset, "mni152": mni152_dataset, "shepp_logan": shepp_logan_dataset}
 
 
-def add_prepare_arguments(parser):
-    """Add the ``mrinets data prepare`` options to an ``argparse`` parser."""
-    parser.add_argument("name", nargs="?", default="mni152", choices=["mni152", "shepp_logan"], help="dataset to prepare")
-    parser.add_argument("--cache-dir", default=None, help="cache folder (default $MRINETS_CACHE or ~/.cache/mrinets)")
-    parser.add_argument("--matrix", type=int, default=None, help="k-space matrix size")
-    parser.add_argument("--coils", type=int, default=None, help="number of coils")
-    parser.add_argument("--force", action="store_true", help="rebuild even if already prepared")
-    return parser
-
-
 def prepare_command(args):
     """Entry point of ``mrinets data prepare``: prepares the dataset, prints its folder, returns 0.
 
-    ``args`` is an ``argparse.Namespace`` from ``add_prepare_arguments`` (missing attributes
+    ``args`` is an ``argparse.Namespace`` from ``mrinets.cli.add_prepare_arguments`` (missing attributes
     take their defaults).
     """
     name = getattr(args, "name", "mni152") or "mni152"

@@ -18,11 +18,11 @@ import xml.etree.ElementTree as ET
 import h5py
 import numpy as np
 
+from mrinets.errors import DataError
+
+__all__ = ["TARGET_KEYS", "DataError", "parse_header", "read_metadata", "read_slice", "read_volume"]
+
 TARGET_KEYS = ("reconstruction_rss", "reconstruction_esc")
-
-
-class DataError(ValueError):
-    """A data file or folder that cannot be read as fastMRI-layout data."""
 
 
 def _open(path):

@@ -14,7 +14,6 @@ Environment variables:
 """
 
 import dataclasses
-import difflib
 import fnmatch
 import importlib.metadata
 import inspect
@@ -26,28 +25,15 @@ import warnings
 
 import pluggy
 
+from mrinets.errors import DuplicateNameError, PluginError, RegistryError, UnknownNameError, did_you_mean, suggest
 from mrinets.registry import hookspecs
+
+__all__ = ["DuplicateNameError", "PluginError", "RegistryError", "UnknownNameError", "suggest"]
 
 BUILTIN_PLUGIN = "mrinets"
 ENTRY_POINT_GROUP = "mrinets"
 #: A plugin whose import takes longer than this (seconds) gets a warning with the time.
 SLOW_IMPORT_SECONDS = 2.0
-
-
-class RegistryError(LookupError):
-    """Base class of registry errors."""
-
-
-class UnknownNameError(RegistryError, ValueError):
-    """A name that no plugin registered."""
-
-
-class DuplicateNameError(RegistryError, ValueError):
-    """A name registered twice without ``override=True`` (raised in strict mode)."""
-
-
-class PluginError(RegistryError, RuntimeError):
-    """A plugin failed to load or to register (raised in strict mode)."""
 
 
 class PluginWarning(UserWarning):
@@ -301,16 +287,8 @@ def _where(obj):
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
 
 
-def suggest(name, candidates, n=3):
-    """Close matches of ``name`` among ``candidates`` (case-insensitive)."""
-    lowered = {c.lower(): c for c in candidates}
-    matches = difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.6)
-    return [lowered[m] for m in matches]
-
-
 def _unknown_message(kind, name, candidates):
-    close = suggest(name, candidates)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    hint = did_you_mean(str(name), candidates)
     listed = ", ".join(sorted(candidates, key=natural_key)[:30]) or "(none)"
     return f"Unknown {kind} {name!r}.{hint} Registered: {listed}."
 

@@ -19,12 +19,12 @@ import zipfile
 
 import numpy as np
 
+from mrinets.errors import CheckpointError, UsageError
+
 FORMAT = 1
+#: The run directory's folder of checkpoints (``latest.npz``, ``best.npz``).
+CHECKPOINTS = "checkpoints"
 TEMPORARY_SUFFIX = ".tmp"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint (or other run file) that cannot be written or read, or does not fit the model."""
 
 
 def _fsync_dir(folder):
@@ -176,8 +176,6 @@ class RunLock:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            from mrinets.cli import UsageError
-
             raise UsageError(
                 f"Run directory {os.path.dirname(self.path)!r} is in use by {holder}; wait for it to finish "
                 "or choose another --output."

@@ -4,14 +4,7 @@ import json
 import os
 import time
 
-from mrinets.train import checkpoint, evaluation
-from mrinets.train.trainer import CHECKPOINTS
-
-
-def _usage_error(message):
-    from mrinets.cli import UsageError
-
-    return UsageError(message)
+from mrinets.errors import UsageError
 
 
 def _config_name(path):
@@ -33,7 +26,7 @@ def resolve_run_dir(name, output, resume):
     elif resume:
         run_dir = _latest_run(name)
         if run_dir is None:
-            raise _usage_error(f"--resume: no run of {name!r} with a checkpoint under runs/; give --output RUN_DIR.")
+            raise UsageError(f"--resume: no run of {name!r} with a checkpoint under runs/; give --output RUN_DIR.")
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = os.path.join("runs", f"{name}-{stamp}")
@@ -43,7 +36,7 @@ def resolve_run_dir(name, output, resume):
             run_dir = os.path.join("runs", f"{name}-{stamp}-{n}")
     latest = os.path.join(run_dir, "checkpoints", "latest.npz")
     if resume and not os.path.exists(latest):
-        raise _usage_error(f"--resume: {latest} does not exist; nothing to resume in {run_dir!r}.")
+        raise UsageError(f"--resume: {latest} does not exist; nothing to resume in {run_dir!r}.")
     return run_dir, os.path.exists(latest)
 
 
@@ -55,7 +48,7 @@ def _check_same_model(run_dir, cfg):
         return
     stored = load(path)
     if to_plain(stored.get("model")) != to_plain(cfg["model"]):
-        raise _usage_error(
+        raise UsageError(
             f"Run directory {run_dir!r} was trained with a different `model:` (see {path}); "
             "resume with the same model or choose another --output."
         )
@@ -63,7 +56,7 @@ def _check_same_model(run_dir, cfg):
 
 def cmd_train(args):
     from mrinets.data import data_errors
-    from mrinets.train import schema, trainer
+    from mrinets.train import checkpoint, schema, trainer
 
     path = schema.find_config(args.config)
     cfg = schema.load_config(path, overrides=args.set or (), seed=args.seed)
@@ -101,6 +94,8 @@ def _log(line):
 
 def locate(target, which="best"):
     """``(run_dir, checkpoint_path)`` for a run directory, a checkpoint file or a ``.keras`` file in a run."""
+    from mrinets.train.checkpoint import CHECKPOINTS
+
     if os.path.isfile(target):
         folder = os.path.dirname(os.path.abspath(target))
         run_dir = os.path.dirname(folder) if os.path.basename(folder) == CHECKPOINTS else folder
@@ -121,7 +116,7 @@ def load_run(target, which="best"):
 
     A ``.keras`` file inside the run directory is loaded with ``mrinets.load_model`` (safe mode).
     """
-    from mrinets.train import schema
+    from mrinets.train import checkpoint, schema
 
     run_dir, ckpt = locate(target, which)
     config_path = os.path.join(run_dir, "config.yaml")
@@ -140,6 +135,7 @@ def load_run(target, which="best"):
 def cmd_evaluate(args):
     from mrinets.config import to_plain
     from mrinets.data import build_dataset, data_errors
+    from mrinets.train import checkpoint, evaluation
     from mrinets.train.trainer import data_paths
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
@@ -172,6 +168,7 @@ def cmd_evaluate(args):
 def cmd_predict(args):
     from mrinets.config import to_plain
     from mrinets.data import build_dataset, data_errors, list_files, read_metadata
+    from mrinets.train import evaluation
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
     predict = evaluation.predict_function(model)

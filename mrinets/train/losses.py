@@ -24,6 +24,8 @@ collide with metrics of the same config name (``mrinets>NMSE`` is the metric).
 import keras
 import tensorflow as tf
 
+from mrinets.errors import did_you_mean
+
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
 
@@ -257,8 +259,7 @@ def _loss_class(name):
     if name in LOSSES:
         return LOSSES[name]
     known = sorted(set(LOSSES) | set(registry.names("loss")))
-    close = registry.suggest(name, known)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    hint = did_you_mean(name, known)
     raise ValueError(f"Unknown loss {name!r}.{hint} Known losses: {', '.join(known)}.")
 
 

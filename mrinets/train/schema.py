@@ -15,6 +15,7 @@ import keras
 
 from mrinets import config
 from mrinets.config import ConfigDict, ConfigError, Field, Problem, Ref
+from mrinets.errors import did_you_mean
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("one_device", "mirrored", "multi_worker")
@@ -43,10 +44,7 @@ def _optimizer_names():
 
 def _check_optimizer_name(name):
     if optimizer_class(name) is None:
-        from mrinets.registry import suggest
-
-        close = suggest(name, _optimizer_names())
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, _optimizer_names())
         return f"unknown Keras optimizer {name!r}.{hint} Available: {', '.join(_optimizer_names())}"
     return None
 
@@ -148,10 +146,7 @@ def _check_optimizer_arguments(cfg, problems):
         if key in _OPTIMIZER_OWN or key == "clipnorm":
             continue
         if key not in accepted:
-            from mrinets.registry import suggest
-
-            close = suggest(key, sorted(accepted))
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            hint = did_you_mean(key, sorted(accepted))
             problems.append(Problem(("optimizer", key), f"unknown argument {key!r} for optimizer {cls.__name__}.{hint}",
                                     config.line_of(section, key)))
 

@@ -15,18 +15,13 @@ import time
 
 import numpy as np
 
+from mrinets.errors import UsageError
 from mrinets.train import checkpoint, evaluation
+from mrinets.train.checkpoint import CHECKPOINTS
 from mrinets.train.schema import build_model, to_yaml
 
 EXIT_NONFINITE = 3
 EXIT_INTERRUPTED = 130
-CHECKPOINTS = "checkpoints"
-
-
-def _usage_error(message):
-    from mrinets.cli import UsageError
-
-    return UsageError(message)
 
 
 def make_strategy(kind):
@@ -42,7 +37,7 @@ def make_strategy(kind):
         return tf.distribute.MirroredStrategy(devices=cpus)
     if kind == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise _usage_error("train.distribute: multi_worker needs the TF_CONFIG environment variable "
+            raise UsageError("train.distribute: multi_worker needs the TF_CONFIG environment variable "
                                "(cluster spec and this worker's task) on every worker.")
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"Invalid value for argument `kind`. Expected one_device, mirrored or multi_worker. Received: kind={kind!r}")
@@ -73,7 +68,7 @@ def data_paths(cfg):
     try:
         root = prepare(cache_dir=data["cache_dir"], **options)
     except TypeError as error:
-        raise _usage_error(f"data.options: {error}") from error
+        raise UsageError(f"data.options: {error}") from error
     return os.path.join(root, "train"), os.path.join(root, "val")
 
 
@@ -200,7 +195,7 @@ class Trainer:
         cfg, train = self.cfg, self.cfg["train"]
         rank = cfg["model"].get("rank", 2)
         if rank != 2:
-            raise _usage_error(f"model.rank: {rank} (a {rank}D network) cannot train on 2D slice data; "
+            raise UsageError(f"model.rank: {rank} (a {rank}D network) cannot train on 2D slice data; "
                                "the data pipeline yields (batch, coils, H, W) k-space. Use a rank-2 model.")
         keras.mixed_precision.set_global_policy(train["precision"])
         keras.utils.set_random_seed(train["seed"])
@@ -210,10 +205,10 @@ class Trainer:
         self.global_batch = train["batch_size"]
         replicas = self.strategy.num_replicas_in_sync
         if self.global_batch % replicas:
-            raise _usage_error(f"train.batch_size: {self.global_batch} does not split evenly across {replicas} replicas.")
+            raise UsageError(f"train.batch_size: {self.global_batch} does not split evenly across {replicas} replicas.")
         self.steps_per_epoch = self.num_train // self.global_batch
         if self.steps_per_epoch < 1:
-            raise _usage_error(f"train.batch_size: {self.global_batch} is larger than the training split "
+            raise UsageError(f"train.batch_size: {self.global_batch} is larger than the training split "
                                f"({self.num_train} slices in {self.train_path}).")
         self.total_steps = train["steps"] or train["epochs"] * self.steps_per_epoch
         with self.strategy.scope():

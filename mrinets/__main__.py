@@ -1,0 +1,7 @@
+"""``python -m mrinets``: the ``mrinets`` command."""
+
+import sys
+
+from mrinets.cli import main
+
+sys.exit(main())
