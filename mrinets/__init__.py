@@ -5,8 +5,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-__version__ = "0.1.0"
-
+from mrinets._version import __version__  # noqa: E402
 from mrinets.registry import hookimpl  # noqa: E402
 from mrinets.saving import load_model  # noqa: E402
 

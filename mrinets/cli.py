@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-import mrinets
+from mrinets._version import __version__
 from mrinets.errors import MrinetsError, UsageError
 
 __all__ = ["UsageError", "add_prepare_arguments", "build_parser", "main"]
@@ -125,28 +125,31 @@ def _clip(text, width):
 
 
 def cmd_schema(args):
-    from mrinets import configs
+    from mrinets.train import documents
     from mrinets.train.checkpoint import atomic_write_text
 
-    text = configs.schema_text(builtin_only=args.builtin_only)
-    if not args.output:
+    text = documents.schema_text(builtin_only=args.builtin_only)
+    if args.output == "-":
         sys.stdout.write(text)
         return 0
-    atomic_write_text(args.output, text)
-    print(f"wrote {args.output}")
+    output = args.output or documents.schema_path()
+    atomic_write_text(output, text)
+    print(f"wrote {output}")
     return 0
 
 
 def cmd_init(args):
-    from mrinets import configs
+    from mrinets.train import documents
     from mrinets.train.checkpoint import atomic_write_text
 
-    file_name, text = configs.starter(args.name)
+    file_name, text = documents.starter(args.name)
     path = args.output or file_name
     if os.path.exists(path) and not args.force:
         raise UsageError(f"{path} exists; pass --force to overwrite it, or --output another file")
     atomic_write_text(path, text)
     print(f"wrote {path}; check it with `mrinets validate {path}`")
+    if not os.path.exists(documents.schema_path()):
+        print(f"its first line names {documents.schema_path()}; `mrinets schema` writes that file (for editors)")
     return 0
 
 
@@ -168,7 +171,7 @@ def add_prepare_arguments(parser):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="mrinets", description="Deep-learning MRI reconstruction with Keras 3.")
-    parser.add_argument("--version", action="version", version=f"mrinets {mrinets.__version__}")
+    parser.add_argument("--version", action="version", version=f"mrinets {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     plugins = commands.add_parser("plugins", help="list plugins and what they registered")
@@ -195,7 +198,8 @@ def build_parser():
     describe.set_defaults(run=cmd_describe)
 
     schema = commands.add_parser("schema", help="write the JSON Schema of the config language (for editors)")
-    schema.add_argument("--output", help="file to write (default: standard output)")
+    schema.add_argument("--output", help="file to write, '-' for standard output (default: mrinets.schema.json in the "
+                        "cache folder, $MRINETS_CACHE or ~/.cache/mrinets, which `mrinets init` files name)")
     schema.add_argument("--builtin-only", action="store_true", help="leave out plugins' entries")
     schema.set_defaults(run=cmd_schema)
 

@@ -9,18 +9,15 @@ import pytest
 
 import mrinets
 from mrinets import cli, config, configs, registry
+from mrinets.train import documents
 from mrinets.config import MISSING, arguments
 from mrinets.config._describe import parse_args_section
 from mrinets.train.schema import SCHEMA, validate_config
 
-REGENERATE = "mrinets schema --builtin-only --output mrinets/configs/mrinets.schema.json"
-
-
 @pytest.fixture(scope="module")
 def validator():
     jsonschema = pytest.importorskip("jsonschema")
-    with open(configs.SCHEMA_FILE) as handle:
-        schema = json.load(handle)
+    schema = documents.json_schema(builtin_only=True)
     jsonschema.Draft7Validator.check_schema(schema)
     return jsonschema.Draft7Validator(schema)
 
@@ -143,19 +140,25 @@ def test_describe_command(capsys):
 
 
 # -- JSON Schema -------------------------------------------------------------------------------------
-def test_shipped_schema_is_current():
-    with open(configs.SCHEMA_FILE) as handle:
-        shipped = handle.read()
-    assert shipped == configs.schema_text(builtin_only=True), f"The shipped schema is stale; run `{REGENERATE}`."
+def test_schema_is_generated_into_the_cache_not_shipped(tmp_path, monkeypatch, capsys):
+    assert not any(f.endswith(".json") for f in os.listdir(configs.FOLDER))
+    monkeypatch.setenv("MRINETS_CACHE", str(tmp_path / "cache"))
+    assert documents.schema_path() == str(tmp_path / "cache" / documents.SCHEMA_NAME)
+    assert cli.main(["schema"]) == 0
+    assert capsys.readouterr().out == f"wrote {documents.schema_path()}\n"
+    with open(documents.schema_path()) as handle:
+        assert handle.read() == documents.schema_text()
 
 
 @pytest.mark.parametrize("name", configs.names())
-def test_shipped_configs_validate_against_the_schema(validator, name):
+def test_shipped_configs_validate_against_the_schema(validator, monkeypatch, name):
     path = configs.find(name)
     with open(path) as handle:
         first = handle.readline().strip()
-    assert first == configs.SCHEMA_LINE + "mrinets.schema.json"
-    assert os.path.isfile(os.path.join(os.path.dirname(path), first.split("=", 1)[1]))
+    assert first == documents.SCHEMA_LINE + documents.SHIPPED_SCHEMA_PATH
+    for variable in ("MRINETS_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    assert os.path.expanduser(first.split("=", 1)[1]) == documents.schema_path()  # the default cache folder
     assert schema_errors(validator, config.to_plain(config.load(path))) == []
 
 
@@ -225,9 +228,9 @@ def test_schema_accepts_what_the_validator_accepts(validator, quickstart, case):
 
 def test_schema_includes_plugin_entries_unless_builtin_only(plugin):
     jsonschema = pytest.importorskip("jsonschema")
-    schema = configs.json_schema()
+    schema = documents.json_schema()
     assert "layer.Gate" in schema["definitions"] and "network.TinyNet" in schema["definitions"]
-    assert "layer.Gate" not in configs.json_schema(builtin_only=True)["definitions"]
+    assert "layer.Gate" not in documents.json_schema(builtin_only=True)["definitions"]
     gate = schema["definitions"]["layer.Gate"]
     assert gate["additionalProperties"] is False and gate["properties"]["units"]["type"] == "integer"
     check = jsonschema.Draft7Validator(schema)
@@ -245,7 +248,7 @@ def test_schema_includes_plugin_entries_unless_builtin_only(plugin):
 def test_schema_command_writes_the_file(tmp_path, capsys):
     out = tmp_path / "schema.json"
     assert cli.main(["schema", "--builtin-only", "--output", str(out)]) == 0
-    assert out.read_text() == configs.schema_text(builtin_only=True)
+    assert out.read_text() == documents.schema_text(builtin_only=True)
     assert f"wrote {out}" in capsys.readouterr().out
 
 
@@ -256,7 +259,7 @@ def test_init_writes_a_config_that_validates(validator, tmp_path, capsys, name):
     assert cli.main(["init", name, "--output", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     text = out.read_text()
-    assert text.startswith(configs.SCHEMA_LINE + configs.SCHEMA_FILE + "\n")
+    assert text.startswith(documents.SCHEMA_LINE + documents.schema_path() + "\n")
     assert cli.main(["validate", str(out)]) == 0
     assert "valid" in capsys.readouterr().out
     assert schema_errors(validator, config.to_plain(config.load(str(out)))) == []
@@ -276,7 +279,7 @@ def test_init_writes_a_config_that_validates(validator, tmp_path, capsys, name):
 
 
 def test_init_plugin_network_and_unknown_name(plugin, tmp_path, capsys):
-    name, text = configs.starter("tinynet")
+    name, text = documents.starter("tinynet")
     assert name == "tinynet.yaml" and "\ntype: TinyNet\n# depth:" in text and "width: 4 " in text
     assert cli.main(["init", "VarNett", "--output", str(tmp_path / "x.yaml")]) == 2
     assert "Did you mean: VarNet" in capsys.readouterr().err

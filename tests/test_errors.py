@@ -61,3 +61,14 @@ def test_cli_prints_user_errors_and_raises_bugs(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_configs", bug)
     with pytest.raises(ValueError, match="internal invariant"):
         cli.main(["configs"])
+
+
+@pytest.mark.parametrize("name", ["InstanceNormalization", "LayerNormalization"])
+def test_fixed_arguments_of_a_specialization_are_rejected_at_validation(name):
+    for key, value in (("statistics", "batch"), ("momentum", 0.9)):
+        with pytest.raises(config.ConfigError) as info:
+            config.validate_node({"type": name, key: value}, "layer")
+        assert [p.path for p in info.value.problems] == [(key,)] and "unknown argument" in str(info.value)
+    config.validate_node({"type": "BatchNormalization", "momentum": 0.9}, "layer")
+    with pytest.raises(config.ConfigError, match="unknown argument 'statistics'"):
+        config.validate_node({"type": "BatchNormalization", "statistics": "layer"}, "layer")

@@ -390,12 +390,12 @@ def _pop_schema_version(data, source):
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ConfigError(Problem(path, f"expected a positive integer, got {version!r}", line), source)
     if version > SCHEMA_VERSION:
-        import mrinets
+        from mrinets._version import __version__
 
         raise ConfigError(
             Problem(
                 path,
-                f"schema_version {version} is newer than this mrinets ({mrinets.__version__}) understands "
+                f"schema_version {version} is newer than this mrinets ({__version__}) understands "
                 f"(up to {SCHEMA_VERSION}); upgrade mrinets to read this config",
                 line,
             ),

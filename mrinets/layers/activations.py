@@ -17,6 +17,7 @@ import functools
 import keras
 import tensorflow as tf
 
+from mrinets.layers import lookup
 from mrinets.layers._base import ComplexLayer, from_pair_view, invalid_argument, pair_view
 
 _EPSILON = 1e-12
@@ -150,11 +151,20 @@ class ActivationFunction:
 
 
 def _registered_complex(name):
-    from mrinets import registry
+    """A plugin's complex activation called ``name``, or None; a name Keras does not know loads the plugins."""
+    found = lookup.find("activation", name)
+    if found is None and not _keras_knows(name):
+        lookup.load("activation")
+        found = lookup.find("activation", name)
+    return found
 
-    if name in registry.names("activation"):
-        return registry.get("activation", name)
-    return None
+
+def _keras_knows(name):
+    try:
+        keras.activations.get(name)
+    except ValueError:
+        return False
+    return True
 
 
 def get(identifier):

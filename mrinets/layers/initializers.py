@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mrinets.layers import lookup
 from mrinets.layers._base import COMPLEX_DTYPES, invalid_argument
 
 _SCALES = {"glorot": (1.0, "fan_avg"), "he": (2.0, "fan_in"), "lecun": (1.0, "fan_in")}
@@ -135,16 +136,33 @@ def get(identifier, complex=False):
 
     With ``complex=True`` a Keras name that has a ``complex_`` counterpart
     (``"glorot_uniform"`` -> ``"complex_glorot_uniform"``) gives the counterpart.
+    A name neither mrinets nor Keras knows loads the plugins (``mrinets.layers.lookup``).
     """
     if isinstance(identifier, str):
-        from mrinets import registry
-
-        known = registry.names("initializer")
-        if complex and f"complex_{identifier}" in known:
-            identifier = f"complex_{identifier}"
-        if identifier in known:
-            return registry.get("initializer", identifier)()
+        found = _named(identifier, complex)
+        if found is None and not _keras_knows(identifier):
+            lookup.load("initializer")
+            found = _named(identifier, complex)
+        if found is not None:
+            return found()
     return keras.initializers.get(identifier)  # also a config dict: {"class_name": "VarianceScaling", "config": ...}
+
+
+def _named(name, complex):
+    """mrinets' or a plugin's initializer class called ``name`` (``complex_name`` first when ``complex``), or None."""
+    for candidate in ([f"complex_{name}"] if complex else []) + [name]:
+        found = COMPLEX_INITIALIZERS.get(candidate) or lookup.find("initializer", candidate)
+        if found is not None:
+            return found
+    return None
+
+
+def _keras_knows(name):
+    try:
+        keras.initializers.get(name)
+    except ValueError:
+        return False
+    return True
 
 
 def complex_pair(initializer, shape, complex_dtype):

@@ -62,7 +62,8 @@ class ComplexNormalization(ComplexLayer):
     Input: any shape with ``axis`` holding C channels; output: the same shape.
     """
 
-    fixed_statistics = None
+    #: Arguments a specialization fixes (left out of its config and of the config language).
+    fixed_arguments = {}
 
     def __init__(self, statistics="batch", axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__(**kwargs)
@@ -169,8 +170,8 @@ class ComplexNormalization(ComplexLayer):
                        "epsilon": self.epsilon, "center": self.center, "scale": self.scale})
         if self.statistics != "batch":
             config.pop("momentum")
-        if self.fixed_statistics:
-            config.pop("statistics")
+        for key in self.fixed_arguments:
+            config.pop(key, None)
         return config
 
 
@@ -178,7 +179,7 @@ class ComplexNormalization(ComplexLayer):
 class BatchNormalization(ComplexNormalization):
     """Batch normalization, real or complex (2x2 whitening); moving statistics at inference."""
 
-    fixed_statistics = "batch"
+    fixed_arguments = {"statistics": "batch"}
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__("batch", axis, momentum, epsilon, center, scale, **kwargs)
@@ -188,7 +189,7 @@ class BatchNormalization(ComplexNormalization):
 class InstanceNormalization(ComplexNormalization):
     """Instance normalization (per example and channel over spatial axes), real or complex."""
 
-    fixed_statistics = "instance"
+    fixed_arguments = {"statistics": "instance", "momentum": 0.0}
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__("instance", axis, 0.0, epsilon, center, scale, **kwargs)
@@ -198,7 +199,7 @@ class InstanceNormalization(ComplexNormalization):
 class LayerNormalization(ComplexNormalization):
     """Layer normalization (per example over all non-batch axes, per-channel affine), real or complex."""
 
-    fixed_statistics = "layer"
+    fixed_arguments = {"statistics": "layer", "momentum": 0.0}
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__("layer", axis, 0.0, epsilon, center, scale, **kwargs)

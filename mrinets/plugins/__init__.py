@@ -3,17 +3,16 @@
 It goes through the same hooks a third-party package implements (see
 ``mrinets.registry.hookspecs``), so built-in and plugin entries are looked up,
 listed and validated the same way. Modules are imported inside each hook, so
-listing one kind does not import the others.
+listing one kind does not import the others. It sits at the top of the package graph
+(it imports layers, networks, data, metrics and train); the registry loads it by name.
 """
-
-import importlib
 
 from mrinets.registry import hookimpl
 
 
-def _register_table(register, module, table):
-    """Register every ``name: object`` of ``module.table``."""
-    for name, obj in getattr(importlib.import_module(module), table).items():
+def _register_table(register, table):
+    """Register every ``name: object`` of ``table``."""
+    for name, obj in table.items():
         register(obj, name=name)
 
 
@@ -29,39 +28,55 @@ def register_layers(register):
 
 @hookimpl
 def register_activations(register):
-    _register_table(register, "mrinets.layers.activations", "COMPLEX_ACTIVATIONS")
+    from mrinets.layers.activations import COMPLEX_ACTIVATIONS
+
+    _register_table(register, COMPLEX_ACTIVATIONS)
 
 
 @hookimpl
 def register_initializers(register):
-    _register_table(register, "mrinets.layers.initializers", "COMPLEX_INITIALIZERS")
+    from mrinets.layers.initializers import COMPLEX_INITIALIZERS
+
+    _register_table(register, COMPLEX_INITIALIZERS)
 
 
 @hookimpl
 def register_masks(register):
-    _register_table(register, "mrinets.data.masks", "MASKS")
+    from mrinets.data.masks import MASKS
+
+    _register_table(register, MASKS)
 
 
 @hookimpl
 def register_datasets(register):
-    _register_table(register, "mrinets.data.builtin", "DATASETS")
+    from mrinets.data.builtin import DATASETS
+
+    _register_table(register, DATASETS)
 
 
 @hookimpl
 def register_metrics(register):
-    _register_table(register, "mrinets.metrics", "METRICS")
+    from mrinets.metrics import METRICS
+
+    _register_table(register, METRICS)
 
 
 @hookimpl
 def register_networks(register):
-    _register_table(register, "mrinets.networks", "NETWORKS")
+    from mrinets.networks import NETWORKS
+
+    _register_table(register, NETWORKS)
 
 
 @hookimpl
 def register_data_consistency(register):
-    _register_table(register, "mrinets.networks", "DATA_CONSISTENCY")
+    from mrinets.networks import DATA_CONSISTENCY
+
+    _register_table(register, DATA_CONSISTENCY)
 
 
 @hookimpl
 def register_losses(register):
-    _register_table(register, "mrinets.train.losses", "LOSSES")
+    from mrinets.train.losses import LOSSES
+
+    _register_table(register, LOSSES)

@@ -6,22 +6,13 @@
 >>> Conv2D = registry.get("layer", "Conv2D")
 """
 
-from mrinets.registry._registry import (
-    KINDS,
-    DuplicateNameError,
-    Entry,
-    PluginError,
-    PluginInfo,
-    PluginWarning,
-    Registry,
-    RegistryError,
-    UnknownNameError,
-    natural_key,
-    suggest,
-)
+from mrinets.errors import DuplicateNameError, PluginError, RegistryError, UnknownNameError, suggest
+from mrinets.layers import lookup
+from mrinets.registry._registry import KINDS, Entry, PluginInfo, PluginWarning, Registry, natural_key
 from mrinets.registry.hookspecs import hookimpl, hookspec
 
 REGISTRY = Registry()
+lookup.set_fallback(REGISTRY.fill_layer_tables)
 
 get = REGISTRY.get
 entry = REGISTRY.entry

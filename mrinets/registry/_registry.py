@@ -1,7 +1,11 @@
 """The plugin manager and the typed registries it fills.
 
 Plugins are loaded lazily on the first lookup: the built-in plugin
-``mrinets.plugins`` first, then every entry point of the group ``mrinets``.
+``mrinets.plugins`` first, then every entry point of the group ``mrinets``. Both are
+loaded by name (the built-in plugin sits above the packages whose objects it registers,
+so the registry never imports it statically). Activations and initializers are also
+pushed into the layers' own tables (``mrinets.layers.lookup``), and the registry installs
+the fallback that loads plugins when a layer meets a name it does not know.
 A plugin that fails (import error, hook raises, registers something of the
 wrong kind or a name that is already taken) is isolated: a warning names it
 and the cause and everything else keeps working; ``MRINETS_STRICT_PLUGINS=1``
@@ -15,6 +19,7 @@ Environment variables:
 
 import dataclasses
 import fnmatch
+import importlib
 import importlib.metadata
 import inspect
 import os
@@ -25,12 +30,14 @@ import warnings
 
 import pluggy
 
-from mrinets.errors import DuplicateNameError, PluginError, RegistryError, UnknownNameError, did_you_mean, suggest
+from mrinets._version import __version__
+from mrinets.errors import DuplicateNameError, PluginError, UnknownNameError, did_you_mean
+from mrinets.layers import lookup
 from mrinets.registry import hookspecs
 
-__all__ = ["DuplicateNameError", "PluginError", "RegistryError", "UnknownNameError", "suggest"]
 
 BUILTIN_PLUGIN = "mrinets"
+BUILTIN_PLUGIN_MODULE = "mrinets.plugins"
 ENTRY_POINT_GROUP = "mrinets"
 #: A plugin whose import takes longer than this (seconds) gets a warning with the time.
 SLOW_IMPORT_SECONDS = 2.0
@@ -117,11 +124,9 @@ class Registry:
                 pm = pluggy.PluginManager("mrinets")
                 pm.add_hookspecs(hookspecs)
                 self._pm = pm
-                import mrinets
-                import mrinets.plugins
-
                 self._add_plugin(
-                    mrinets.plugins, BUILTIN_PLUGIN, PluginInfo(BUILTIN_PLUGIN, "mrinets", mrinets.__version__)
+                    importlib.import_module(BUILTIN_PLUGIN_MODULE), BUILTIN_PLUGIN,
+                    PluginInfo(BUILTIN_PLUGIN, "mrinets", __version__),
                 )
                 if not _env_flag("MRINETS_DISABLE_PLUGIN_AUTOLOAD"):
                     self._load_entry_points()
@@ -136,7 +141,7 @@ class Registry:
             if self._pm.is_registered(plugin):
                 self._pm.unregister(plugin)
             self._fail(info, f"invalid hooks: {error}")
-        self._tables = None
+        self._invalidate()
 
     def _load_entry_points(self):
         blocked = {n.strip() for n in os.environ.get("MRINETS_DISABLED_PLUGINS", "").split(",") if n.strip()}
@@ -182,7 +187,17 @@ class Registry:
             if plugin is not None:
                 pm.unregister(plugin)
             self._plugins.pop(name, None)
-            self._tables = None
+            self._invalidate()
+
+    def _invalidate(self):
+        """Forget the collected tables (a plugin came or went); the next lookup collects again."""
+        self._tables = None
+        for kind in lookup.KINDS:
+            lookup.set_entries(kind, {})
+
+    def fill_layer_tables(self, kind):
+        """Collect the plugins' entries, which pushes ``kind`` into ``mrinets.layers.lookup`` (its fallback)."""
+        self._table(kind)
 
     def _collect(self):
         pm = self._plugin_manager()
@@ -203,6 +218,8 @@ class Registry:
                     raise
                 except Exception as error:
                     self._fail(info, f"hook {hook_name} raised {type(error).__name__}: {error}")
+        for kind in lookup.KINDS:
+            lookup.set_entries(kind, {name: entry.obj for name, entry in tables[kind].items()})
         return tables
 
     def _register_callback(self, table, kind, info):

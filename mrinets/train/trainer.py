@@ -282,10 +282,10 @@ class Trainer:
 
     # -- outputs ----------------------------------------------------------------
     def write_config(self):
-        import mrinets
+        from mrinets._version import __version__
 
         cfg = dict(self.cfg)
-        cfg["mrinets_version"] = mrinets.__version__
+        cfg["mrinets_version"] = __version__
         checkpoint.atomic_write_text(os.path.join(self.run_dir, "config.yaml"), to_yaml(cfg))
 
     def save(self, path, state):
