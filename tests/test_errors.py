@@ -1,5 +1,6 @@
 """The error family: one base the CLI prints, did-you-mean hints, and bugs that keep their traceback."""
 
+import numpy as np
 import pytest
 
 from mrinets import cli, config, errors, registry, saving
@@ -72,3 +73,31 @@ def test_fixed_arguments_of_a_specialization_are_rejected_at_validation(name):
     config.validate_node({"type": "BatchNormalization", "momentum": 0.9}, "layer")
     with pytest.raises(config.ConfigError, match="unknown argument 'statistics'"):
         config.validate_node({"type": "BatchNormalization", "statistics": "layer"}, "layer")
+
+
+def test_one_argument_check_serves_layers_ops_networks_and_data():
+    from mrinets import arguments, layers, ops
+
+    for call, message in (
+        (lambda: layers.Conv2D(0, 3), "Invalid value for argument `filters`. Expected a strictly positive integer. Received: filters=0"),
+        (lambda: layers.Dense(True), "Invalid value for argument `units`. Expected a strictly positive integer. Received: units=True"),
+        (lambda: ops.fftn(np.ones((2, 4), np.complex64), rank=4), "Invalid value for argument `rank`. Expected 1, 2 or 3. Received: rank=4"),
+        (lambda: arguments.check_int(-1, "gap", 0), "Invalid value for argument `gap`. Expected an integer >= 0. Received: gap=-1"),
+    ):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
+    assert arguments.check_rank(np.int64(2)) == 2 and type(arguments.check_rank(np.int64(2))) is int
+
+
+def test_center_crop_with_static_and_run_time_sizes():
+    import tensorflow as tf
+
+    from mrinets import ops
+
+    x = np.arange(2 * 6 * 5).reshape(2, 6, 5)
+    expected = x[:, 1:4, 1:3]  # fastMRI's start (n - m) // 2
+    np.testing.assert_array_equal(ops.center_crop(tf.constant(x), (3, 2)), expected)
+    crop = tf.function(ops.center_crop, input_signature=[tf.TensorSpec((None, None, None), tf.int64),
+                                                          tf.TensorSpec((2,), tf.int32)])
+    np.testing.assert_array_equal(crop(tf.constant(x), tf.constant([3, 2])), expected)

@@ -18,7 +18,7 @@ ORDER = (
     ("config",),
     ("registry",),
     ("layers", "ops", "metrics", "configs"),
-    ("errors", "_version"),
+    ("errors", "arguments", "_version"),  # leaves: the error family, argument checks, the version
 )
 LEVEL = {package: level for level, packages in enumerate(ORDER) for package in packages}
 

@@ -208,7 +208,7 @@ LayerRef = typing.Annotated[object, Ref("layer", partial=True)]
 
 
 class RefNode(ConfigDict):
-    """A validated ``{type: Name, ...}`` node; knows its ``ref``, registry ``entry`` and ``path``."""
+    """A validated ``{type: Name, ...}`` node; knows its ``ref``, registry ``entry``, ``path`` and ``source`` file."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -593,7 +593,7 @@ class _Walker:
         args = arguments(entry.obj)
         nested_kind = NESTED_KINDS.get(kind)
         out = RefNode(type=name)
-        out.line, out.ref, out.entry, out.path = node_line, ref, entry, tuple(path)
+        out.line, out.ref, out.entry, out.path, out.source = node_line, ref, entry, tuple(path), self.problems.source
         out.lines["type"] = type_line
         ok = True
         for key, item in node.items():

@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from mrinets.arguments import check_int
 from mrinets.data.simulate import simulate_multicoil, write_fastmri_h5
 
 VERSION = 2
@@ -61,12 +62,6 @@ class _Progress:
         elif self.enabled and self.done == self.total:
             sys.stderr.write(f"{self.label}: done\n")
             sys.stderr.flush()
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Invalid value for argument `{name}`. Expected an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
 
 
 def load_mni152():
@@ -143,17 +138,17 @@ def prepare_builtin(
     Returns:
         Path of the dataset folder.
     """
-    matrix = _check_int(matrix, "matrix", 16)
+    matrix = check_int(matrix, "matrix", 16)
     if matrix >= FINE_GRID:
         raise ValueError(
             f"Invalid value for argument `matrix`. Expected less than {FINE_GRID} (k-space comes from the finer "
             f"{FINE_GRID} grid). Received: matrix={matrix}"
         )
-    num_coils = _check_int(num_coils, "num_coils", 1)
-    slice_step = _check_int(slice_step, "slice_step", 1)
-    num_train_subjects = _check_int(num_train_subjects, "num_train_subjects", 1)
-    val_slices = _check_int(val_slices, "val_slices", 1)
-    gap = _check_int(gap, "gap", 0)
+    num_coils = check_int(num_coils, "num_coils", 1)
+    slice_step = check_int(slice_step, "slice_step", 1)
+    num_train_subjects = check_int(num_train_subjects, "num_train_subjects", 1)
+    val_slices = check_int(val_slices, "val_slices", 1)
+    gap = check_int(gap, "gap", 0)
     params = {
         "version": VERSION, "matrix": matrix, "num_coils": num_coils, "snr": float(snr), "slice_step": slice_step,
         "num_train_subjects": num_train_subjects, "val_slices": val_slices, "gap": gap, "seed": int(seed),
@@ -201,9 +196,9 @@ def prepare_shepp_logan(cache_dir=None, matrix=32, num_coils=4, num_slices=4, sn
     from skimage.data import shepp_logan_phantom
     from skimage.transform import resize
 
-    matrix = _check_int(matrix, "matrix", 8)
-    num_coils = _check_int(num_coils, "num_coils", 1)
-    num_slices = _check_int(num_slices, "num_slices", 1)
+    matrix = check_int(matrix, "matrix", 8)
+    num_coils = check_int(num_coils, "num_coils", 1)
+    num_slices = check_int(num_slices, "num_slices", 1)
     fine = 2 * matrix
     root = os.path.join(default_cache_dir(cache_dir), f"shepp_logan-{matrix}-{num_coils}c-{num_slices}s-{seed}-v{VERSION}")
     manifest = os.path.join(root, "manifest.json")

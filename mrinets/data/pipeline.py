@@ -22,10 +22,12 @@ import re
 import threading
 import warnings
 import zlib
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
 
+from mrinets.arguments import check_positive_int
 from mrinets.data.fastmri import DataError, read_metadata, read_slice
 from mrinets.data.masks import MaskFunc, _VariableDensity2D
 from mrinets.ops.fft import ifftn_np
@@ -53,20 +55,14 @@ def list_files(path):
 
 
 def _build_mask(mask):
+    """A mask object from ``mask``; a name or ``{type: ...}`` mapping (a validated config node keeps its
+    YAML path in errors) is built through ``mrinets.config.build``, as every config node is."""
+    if isinstance(mask, (str, Mapping)):
+        from mrinets import config
+
+        return config.build(mask, "mask")
     if mask is None or isinstance(mask, (MaskFunc, _VariableDensity2D)) or callable(mask):
         return mask
-    if isinstance(mask, dict):
-        from mrinets import registry
-
-        kwargs = dict(mask)
-        name = kwargs.pop("type", None)
-        if name is None:
-            raise ValueError(f"Invalid value for argument `mask`. Expected a mapping with a `type:` key. Received: mask={mask!r}")
-        return registry.get("mask", name)(**kwargs)
-    if isinstance(mask, str):
-        from mrinets import registry
-
-        return registry.get("mask", mask)()
     raise ValueError(
         f"Invalid value for argument `mask`. Expected a mask object, a registered mask name or a mapping. Received: mask={mask!r}"
     )
@@ -244,8 +240,7 @@ def build_dataset(
             or unequal shapes with ``batch_size > 1``. While iterating, TensorFlow wraps a bad
             slice's ``DataError``; ``data_errors()`` unwraps it.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Invalid value for argument `batch_size`. Expected a strictly positive integer. Received: batch_size={batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     files = list_files(path)
     metas, pairs = build_index(files, skip_bad_files)
     files = [meta["path"] for meta in metas]

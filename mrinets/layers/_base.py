@@ -15,6 +15,8 @@ chain layers and convert only at their edges.
 import keras
 import tensorflow as tf
 
+from mrinets.arguments import invalid_argument
+
 #: complex dtype -> dtype of its real/imaginary parts.
 COMPLEX_DTYPES = {"complex64": "float32", "complex128": "float64"}
 
@@ -133,11 +135,6 @@ def from_stacked(x, axis=-1):
     if _is_last(axis, x.shape.rank) and not _in_xla():
         return _bitcast_from_stacked(x)
     return tf.complex(*split_stacked(x, axis))
-
-
-def invalid_argument(name, expected, value):
-    """The ValueError every mrinets argument check raises."""
-    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
 
 
 def _split_dtype(dtype):

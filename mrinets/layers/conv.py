@@ -8,6 +8,7 @@ columns: output re, im), which costs the same as a real conv of that size.
 import keras
 import tensorflow as tf
 
+from mrinets.arguments import check_positive_int, check_rank
 from mrinets.layers import _args
 from mrinets.layers._base import ComplexLayer, complex_value, invalid_argument, merge_stacked
 
@@ -86,12 +87,7 @@ class ComplexConv(ComplexLayer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if rank not in (1, 2, 3):
-            raise invalid_argument("rank", "1, 2 or 3", rank)
-        if not isinstance(filters, int) or isinstance(filters, bool) or filters <= 0:
-            raise invalid_argument("filters", "a strictly positive integer", filters)
-        if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
-            raise invalid_argument("groups", "a strictly positive integer", groups)
+        rank, filters, groups = check_rank(rank), check_positive_int(filters, "filters"), check_positive_int(groups, "groups")
         if filters % groups:
             raise ValueError(
                 f"Invalid value for argument `filters`. Expected a multiple of groups={groups}. "

@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from mrinets.layers._base import ComplexLayer, complex_value, invalid_argument, merge_stacked
+from mrinets.arguments import check_positive_int
+from mrinets.layers._base import ComplexLayer, complex_value, merge_stacked
 from mrinets.layers.conv import block_kernel
 
 
@@ -23,9 +24,7 @@ class Dense(ComplexLayer):
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-            raise invalid_argument("units", "a strictly positive integer", units)
-        self.units = units
+        self.units = check_positive_int(units, "units")
         self.set_weight_arguments(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
                                   bias_regularizer, kernel_constraint, bias_constraint)
 

@@ -12,10 +12,10 @@ over examples, so they run inside ``model.fit``/``evaluate`` in graph mode.
 Complex inputs are converted to magnitudes.
 """
 
-from mrinets.metrics._keras import NMSE, PSNR, SSIM, nmse_tf, psnr_tf, ssim_tf
+from mrinets.metrics._keras import NMSE, PSNR, SSIM, nmse_tf, psnr_tf, ssim_images, ssim_tf
 from mrinets.metrics._numpy import nmse, psnr, ssim
 
 #: Registered under kind ``metric``: the NumPy functions and the Keras metric classes.
 METRICS = {"nmse": nmse, "psnr": psnr, "ssim": ssim, "NMSE": NMSE, "PSNR": PSNR, "SSIM": SSIM}
 
-__all__ = ["METRICS", "NMSE", "PSNR", "SSIM", "nmse", "nmse_tf", "psnr", "psnr_tf", "ssim", "ssim_tf"]
+__all__ = ["METRICS", "NMSE", "PSNR", "SSIM", "nmse", "nmse_tf", "psnr", "psnr_tf", "ssim", "ssim_images", "ssim_tf"]

@@ -47,24 +47,33 @@ def _images(x):
     return x[..., None]
 
 
+def ssim_images(y_true, y_pred, win_size=WIN_SIZE, k1=K1, k2=K2):
+    """Per-example mean SSIM of real `(batch, H, W, 1)` images of one dtype: `(batch,)`.
+
+    fastMRI's definition: a uniform ``win_size x win_size`` window at valid positions, sample
+    covariance (``N / (N - 1)``), ``C1 = (k1 L)**2``, ``C2 = (k2 L)**2`` with the data range
+    ``L = max(y_true)`` of each example. ``SSIM`` and ``SSIMLoss`` both compute it here.
+    """
+    maxval = tf.reduce_max(y_true, axis=[1, 2, 3], keepdims=True)
+
+    def mean(x):
+        return tf.nn.avg_pool2d(x, win_size, 1, "VALID")
+
+    n = float(win_size**2)
+    cov_norm = n / (n - 1.0)
+    ux, uy = mean(y_true), mean(y_pred)
+    vx = cov_norm * (mean(y_true * y_true) - ux * ux)
+    vy = cov_norm * (mean(y_pred * y_pred) - uy * uy)
+    vxy = cov_norm * (mean(y_true * y_pred) - ux * uy)
+    c1, c2 = tf.square(k1 * maxval), tf.square(k2 * maxval)
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return tf.reduce_mean(s, axis=[1, 2, 3])
+
+
 def ssim_tf(y_true, y_pred):
     """Per-example SSIM (7x7 uniform window, each example's max as data range): `(batch,)`."""
     t, p = _images(y_true), _images(y_pred)
-    p = tf.cast(p, t.dtype)
-    maxval = tf.reduce_max(t, axis=[1, 2, 3], keepdims=True)
-
-    def mean(x):
-        return tf.nn.avg_pool2d(x, WIN_SIZE, 1, "VALID")
-
-    n = WIN_SIZE**2
-    cov_norm = n / (n - 1)
-    ux, uy = mean(t), mean(p)
-    vx = cov_norm * (mean(t * t) - ux * ux)
-    vy = cov_norm * (mean(p * p) - uy * uy)
-    vxy = cov_norm * (mean(t * p) - ux * uy)
-    c1, c2 = tf.square(K1 * maxval), tf.square(K2 * maxval)
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return tf.reduce_mean(s, axis=[1, 2, 3])
+    return ssim_images(t, tf.cast(p, t.dtype))
 
 
 class _MeanOverExamples(keras.metrics.Metric):

@@ -48,8 +48,13 @@ def validate(source):
 
 
 def build_layer(source):
-    """The network layer described by ``source`` (not wrapped in a model)."""
-    return config.resolve(validate(source))()
+    """The network layer described by ``source`` (not wrapped in a model).
+
+    A node ``validate`` returned (or a training config's validated ``model``) is built as it
+    is: a config is validated once on its way to the layers.
+    """
+    node = source if isinstance(source, config.RefNode) and source.ref.kind == "network" else validate(source)
+    return config.resolve(node)()
 
 
 def model_inputs(network):
@@ -66,7 +71,7 @@ def model_inputs(network):
 
 
 def build(source, name=None):
-    """A Keras model for a network config: a dict, a YAML string or a path.
+    """A Keras model for a network config: a dict, a YAML string, a path or a validated node.
 
     Raises:
         ConfigError: every problem in the config, each with its YAML path and line.

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from mrinets import config
 from mrinets.layers import Activation, ComplexLayer, from_stacked, to_stacked
-from mrinets.layers._base import _split_dtype, invalid_argument
+from mrinets.layers._base import _split_dtype
 
 
 def plain(value):
@@ -71,18 +71,6 @@ class ComplexBoundary(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self.layer)}
-
-
-def check_positive_int(value, name):
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise invalid_argument(name, "a strictly positive integer", value)
-    return value
-
-
-def check_rank(rank):
-    if rank not in (1, 2, 3):
-        raise invalid_argument("rank", "1, 2 or 3", rank)
-    return rank
 
 
 def image_network_is_complex(network):

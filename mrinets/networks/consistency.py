@@ -14,9 +14,8 @@ import keras
 import tensorflow as tf
 
 from mrinets import ops
+from mrinets.arguments import check_positive_int, check_rank, invalid_argument
 from mrinets.config import PositiveInt, Rank
-from mrinets.layers._base import invalid_argument
-from mrinets.networks._blocks import check_positive_int, check_rank
 
 
 class DataConsistency(keras.layers.Layer):

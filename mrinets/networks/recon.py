@@ -16,8 +16,9 @@ import keras
 import tensorflow as tf
 
 from mrinets import config, ops
+from mrinets.arguments import check_positive_int, check_rank
 from mrinets.config import PositiveInt, Rank, Ref
-from mrinets.networks._blocks import apply_image_network, check_positive_int, check_rank, plain
+from mrinets.networks._blocks import apply_image_network, plain
 
 NetworkRef = typing.Annotated[object, Ref("network", partial=True)]
 ConsistencyRef = typing.Annotated[object, Ref("data_consistency", partial=True)]

@@ -5,9 +5,9 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from mrinets.arguments import check_positive_int, check_rank, invalid_argument
 from mrinets.config import LayerRef, PositiveInt, Rank
-from mrinets.layers._base import invalid_argument
-from mrinets.networks._blocks import LayerFactory, check_positive_int, check_rank, plain
+from mrinets.networks._blocks import LayerFactory, plain
 
 
 @keras.saving.register_keras_serializable(package="mrinets")

@@ -2,12 +2,7 @@
 
 import tensorflow as tf
 
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"Invalid value for argument `{name}`. Expected a strictly positive integer. Received: {name}={value!r}"
-        )
+from mrinets.arguments import check_positive_int
 
 
 def conjugate_gradient(operator, rhs, x0=None, max_iterations=10, tolerance=1e-6, batch_dims=1):
@@ -30,7 +25,7 @@ def conjugate_gradient(operator, rhs, x0=None, max_iterations=10, tolerance=1e-6
     Returns:
         Tensor shaped like ``rhs``.
     """
-    _check_positive_int(max_iterations, "max_iterations")
+    check_positive_int(max_iterations, "max_iterations")
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
         raise ValueError(
             f"Invalid value for argument `tolerance`. Expected a non-negative float. Received: tolerance={tolerance!r}"

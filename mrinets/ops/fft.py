@@ -8,16 +8,11 @@ transforms are unitary, so ``ifftn`` is both the inverse and the adjoint of ``ff
 import numpy as np
 import tensorflow as tf
 
+from mrinets.arguments import check_rank
+
 _COMPLEX = (tf.complex64, tf.complex128)
 _FORWARD = {1: tf.signal.fft, 2: tf.signal.fft2d, 3: tf.signal.fft3d}
 _INVERSE = {1: tf.signal.ifft, 2: tf.signal.ifft2d, 3: tf.signal.ifft3d}
-
-
-def check_rank(rank):
-    """Validate ``rank`` (number of spatial axes) and return it as an int."""
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank not in (1, 2, 3):
-        raise ValueError(f"Invalid value for argument `rank`. Expected 1, 2 or 3. Received: rank={rank!r}")
-    return int(rank)
 
 
 def _as_complex(x, name):

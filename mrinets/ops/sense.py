@@ -198,12 +198,25 @@ def estimate_coil_maps(
 def center_crop(x, shape):
     """Crop the trailing ``len(shape)`` axes of ``x`` to ``shape`` around their centers.
 
-    Uses fastMRI's convention: start at `(n - m) // 2`. Works for tensors and NumPy arrays.
+    Uses fastMRI's convention: start at `(n - m) // 2`. Works for NumPy arrays and tensors;
+    sizes unknown until run time (``None`` axes, ``shape`` a tensor such as ``tf.shape(y)[-2:]``)
+    are read from the running tensor.
+
+    Raises:
+        ValueError: a crop larger than the input, where both sizes are known.
     """
-    shape = tuple(int(s) for s in shape)
-    slices = [slice(None)] * (len(x.shape) - len(shape))
-    for n, m in zip(x.shape[-len(shape) :], shape):
-        if n is None or m > n:
+    if isinstance(shape, tf.Tensor):
+        shape = tf.unstack(shape, num=shape.shape[0])
+    else:
+        shape = tuple(int(s) for s in shape)
+    rank = len(shape)
+    dynamic = None
+    slices = [slice(None)] * (len(x.shape) - rank)
+    for axis, (n, m) in enumerate(zip(x.shape[-rank:], shape)):
+        if n is None or isinstance(m, tf.Tensor):
+            dynamic = tf.shape(x)[-rank:] if dynamic is None else dynamic
+            n = dynamic[axis] if n is None else n
+        elif m > n:
             raise ValueError(
                 f"Invalid value for argument `shape`. Expected a crop no larger than the input {tuple(x.shape)}. "
                 f"Received: shape={shape}"

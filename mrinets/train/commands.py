@@ -133,14 +133,13 @@ def load_run(target, which="best"):
 
 
 def cmd_evaluate(args):
-    from mrinets.config import to_plain
     from mrinets.data import build_dataset, data_errors
     from mrinets.train import checkpoint, evaluation
     from mrinets.train.trainer import data_paths
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
     path = args.data or data_paths(cfg)[1]
-    ds = build_dataset(path, mask=to_plain(cfg["mask"]), batch_size=args.batch_size, shuffle=False,
+    ds = build_dataset(path, mask=cfg["mask"], batch_size=args.batch_size, shuffle=False,
                        crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
                        return_metadata=True)
     if len(ds.element_spec) != 3:
@@ -166,8 +165,8 @@ def cmd_evaluate(args):
 
 
 def cmd_predict(args):
-    from mrinets.config import to_plain
     from mrinets.data import build_dataset, data_errors, list_files, read_metadata
+    from mrinets.ops import center_crop
     from mrinets.train import evaluation
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
@@ -177,7 +176,7 @@ def cmd_predict(args):
     written = 0
     for path in files:
         meta = read_metadata(path)
-        ds = build_dataset(path, mask=to_plain(cfg["mask"]), batch_size=1, shuffle=False, deterministic_masks=True,
+        ds = build_dataset(path, mask=cfg["mask"], batch_size=1, shuffle=False, deterministic_masks=True,
                            return_metadata=True)
         h, w = meta["kspace_shape"][-2:]
         if meta["target_shape"] is not None:
@@ -190,7 +189,7 @@ def cmd_predict(args):
         with data_errors():
             for element in ds:
                 inputs, info = element[0], element[-1]
-                image = evaluation.center_crop(predict(inputs), crop).numpy() * info["scale"].numpy()[:, None, None]
+                image = center_crop(predict(inputs), crop).numpy() * info["scale"].numpy()[:, None, None]
                 slices[int(info["slice"].numpy()[0])] = image[0]
         import numpy as np
 

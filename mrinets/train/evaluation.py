@@ -11,17 +11,10 @@ import numpy as np
 import tensorflow as tf
 
 from mrinets import metrics, ops
+from mrinets.ops import center_crop
 
 METHODS = ("model", "zero_filled", "cg_sense")
 METRIC_NAMES = ("nmse", "psnr", "ssim")
-
-
-def center_crop(x, shape):
-    """Centre-crop the last two axes of a tensor to ``shape`` (fastMRI's ``(n - m) // 2`` start)."""
-    h, w = shape[0], shape[1]
-    full = tf.shape(x)
-    top, left = (full[-2] - h) // 2, (full[-1] - w) // 2
-    return x[..., top : top + h, left : left + w]
 
 
 def predict_function(model):

@@ -25,6 +25,7 @@ import keras
 import tensorflow as tf
 
 from mrinets.errors import did_you_mean
+from mrinets.metrics import ssim_images
 
 _REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -187,9 +188,8 @@ class NMSE(ComplexLoss):
 class SSIMLoss(ComplexLoss):
     """``1 - SSIM`` of magnitude images, as fastMRI's ``SSIMLoss`` (real inputs are used as given).
 
-    Uniform ``win_size x win_size`` window (valid positions only), sample covariance
-    (``N / (N - 1)``), ``C1 = (k1 * L)**2``, ``C2 = (k2 * L)**2`` with the data range
-    ``L = max |y_true|`` of each example. Inputs: ``(batch, H, W)`` or ``(batch, H, W, 1)``,
+    SSIM as ``mrinets.metrics.ssim_images`` computes it (uniform window, valid positions,
+    data range ``L = max |y_true|`` of each example). Inputs: ``(batch, H, W)`` or ``(batch, H, W, 1)``,
     real or complex (magnitudes are compared), ``H, W >= win_size``.
 
     Args:
@@ -225,24 +225,8 @@ class SSIMLoss(ComplexLoss):
         return x[..., None]
 
     def call(self, y_true, y_pred):
-        x = self._images(y_pred, "y_pred")
-        y = self._images(y_true, "y_true")
-        data_range = tf.reduce_max(y, axis=[1, 2, 3], keepdims=True)
-        c1 = tf.square(self.k1 * data_range)
-        c2 = tf.square(self.k2 * data_range)
-        size = [1, self.win_size, self.win_size, 1]
-
-        def mean(t):
-            return tf.nn.avg_pool2d(t, size, 1, "VALID")
-
-        n = float(self.win_size**2)
-        cov_norm = n / (n - 1.0)
-        ux, uy = mean(x), mean(y)
-        vx = cov_norm * (mean(x * x) - ux * ux)
-        vy = cov_norm * (mean(y * y) - uy * uy)
-        vxy = cov_norm * (mean(x * y) - ux * uy)
-        ssim = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-        return 1.0 - tf.reduce_mean(ssim, axis=[1, 2, 3])
+        ssim = ssim_images(self._images(y_true, "y_true"), self._images(y_pred, "y_pred"), self.win_size, self.k1, self.k2)
+        return 1.0 - ssim
 
     def get_config(self):
         return {**super().get_config(), "win_size": self.win_size, "k1": self.k1, "k2": self.k2}

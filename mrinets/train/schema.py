@@ -211,15 +211,11 @@ def load_config(name_or_path, overrides=(), seed=None):
 
 
 def build_model(cfg):
-    """The Keras model of a validated config's ``model``; a build error cites ``model`` in the config's file."""
+    """The Keras model of a validated config's ``model`` (not validated again); a build error cites
+    its path under ``model`` and the config's file."""
     from mrinets import networks
 
-    try:
-        return networks.build(cfg["model"])
-    except ConfigError as error:
-        problems = config.Problems(getattr(cfg, "source", None))
-        problems.extend(error, prefix=("model",))
-        problems.raise_if_any()
+    return networks.build(cfg["model"])
 
 
 def to_yaml(cfg):

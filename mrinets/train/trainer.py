@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from mrinets import ops
 from mrinets.errors import UsageError
 from mrinets.train import checkpoint, evaluation
 from mrinets.train.checkpoint import CHECKPOINTS
@@ -215,7 +216,7 @@ class Trainer:
             self.model = build_model(cfg)
             self.optimizer = build_optimizer(cfg, self.total_steps)
             self.optimizer.build(self.model.trainable_variables)
-            self.loss_fn = config.build(config.to_plain(cfg["loss"]), "loss", reduction="none")
+            self.loss_fn = config.build(cfg["loss"], reduction="none")
         self.predict = evaluation.predict_function(self.model)
         self.train_step = self._make_train_step(tf, train["jit_compile"])
 
@@ -226,7 +227,7 @@ class Trainer:
         def replica_step(inputs, target):
             with tf.GradientTape() as tape:
                 pred = tf.cast(model(inputs, training=True), tf.float32)
-                pred = evaluation.center_crop(pred, tf.shape(target)[-2:])
+                pred = ops.center_crop(pred, tf.shape(target)[-2:])
                 loss = tf.reduce_sum(loss_fn(target, pred)) / global_batch
                 scaled = optimizer.scale_loss(loss)
             grads = tape.gradient(scaled, model.trainable_variables)
@@ -250,13 +251,12 @@ class Trainer:
 
         import tensorflow as tf
 
-        from mrinets.config import to_plain
         from mrinets.data import build_dataset
 
         with warnings.catch_warnings():  # build_dataset's `deterministic=` is moot for a sequential map
             warnings.simplefilter("ignore", UserWarning)
             ds = build_dataset(
-                self.train_path, mask=to_plain(self.cfg["mask"]), batch_size=self.global_batch, shuffle=True,
+                self.train_path, mask=self.cfg["mask"], batch_size=self.global_batch, shuffle=True,
                 seed=epoch_seed(self.cfg["train"]["seed"], epoch), crop=self.cfg["data"]["crop"],
                 deterministic_masks=False, drop_remainder=True, num_parallel_calls=None,
                 skip_bad_files=self.cfg["data"]["skip_bad_files"],
@@ -270,12 +270,11 @@ class Trainer:
         return self.strategy.experimental_distribute_dataset(ds)
 
     def val_dataset(self):
-        from mrinets.config import to_plain
         from mrinets.data import build_dataset
 
         train = self.cfg["train"]
         return build_dataset(
-            self.val_path, mask=to_plain(self.cfg["mask"]), batch_size=train["eval_batch_size"] or train["batch_size"],
+            self.val_path, mask=self.cfg["mask"], batch_size=train["eval_batch_size"] or train["batch_size"],
             shuffle=False, crop=self.cfg["data"]["crop"], deterministic_masks=True, return_metadata=True,
             skip_bad_files=self.cfg["data"]["skip_bad_files"],
         )

@@ -1,0 +1,36 @@
+"""Keras-style argument checks shared by layers, ops, masks, networks and data.
+
+Every check raises ``ValueError("Invalid value for argument `x`. Expected .... Received: x=...")``
+and returns the normalized value. Pure Python, at the bottom of the package graph.
+"""
+
+import numbers
+
+
+def invalid_argument(name, expected, value):
+    """The ValueError every mrinets argument check raises."""
+    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
+
+
+def is_int(value):
+    """An integer (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_int(value, name, minimum, expected=None):
+    """``value`` as an ``int`` >= ``minimum``; ``expected`` words the error (default ``"an integer >= minimum"``)."""
+    if not is_int(value) or value < minimum:
+        raise invalid_argument(name, expected or f"an integer >= {minimum}", value)
+    return int(value)
+
+
+def check_positive_int(value, name):
+    """``value`` as an ``int`` >= 1."""
+    return check_int(value, name, 1, "a strictly positive integer")
+
+
+def check_rank(rank):
+    """The number of spatial axes, 1, 2 or 3, as an ``int``."""
+    if not is_int(rank) or rank not in (1, 2, 3):
+        raise invalid_argument("rank", "1, 2 or 3", rank)
+    return int(rank)
