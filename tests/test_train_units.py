@@ -71,7 +71,7 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_cosine_schedule_with_warmup():
-    from mrinets.train.trainer import Schedule
+    from mrinets.train.optimization import Schedule
 
     spec = {"type": "cosine", "warmup_steps": 10, "alpha": 0.1, "decay_steps": None, "decay_rate": 0.5}
     schedule = Schedule.build(1.0, spec, total_steps=110)

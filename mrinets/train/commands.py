@@ -56,7 +56,7 @@ def _check_same_model(run_dir, cfg):
 
 def cmd_train(args):
     from mrinets.data import data_errors
-    from mrinets.train import checkpoint, schema, trainer
+    from mrinets.train import checkpoint, schema, strategy, trainer
 
     path = schema.find_config(args.config)
     cfg = schema.load_config(path, overrides=args.set or (), seed=args.seed)
@@ -71,9 +71,9 @@ def cmd_train(args):
         import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")  # e.g. the benign "casting complex64 to float32" of real->complex casts' gradients
-    strategy = trainer.make_strategy(cfg["train"]["distribute"])
+    distribution = strategy.make_strategy(cfg["train"]["distribute"])
     run_dir, resume = resolve_run_dir(name, args.output, args.resume)
-    chief = trainer.is_chief(strategy)
+    chief = strategy.is_chief(distribution)
     lock = checkpoint.RunLock(run_dir) if chief else None
     if lock is not None:
         lock.acquire()
@@ -82,7 +82,7 @@ def cmd_train(args):
         if resume:
             _check_same_model(run_dir, cfg)
         with data_errors():
-            return trainer.Trainer(cfg, run_dir, strategy, resume=resume, log=_log).run()
+            return trainer.Trainer(cfg, run_dir, distribution, resume=resume, log=_log).run()
     finally:
         if lock is not None:
             lock.release()
@@ -135,7 +135,7 @@ def load_run(target, which="best"):
 def cmd_evaluate(args):
     from mrinets.data import build_dataset, data_errors
     from mrinets.train import checkpoint, evaluation
-    from mrinets.train.trainer import data_paths
+    from mrinets.train.datasets import data_paths
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
     path = args.data or data_paths(cfg)[1]

@@ -13,147 +13,18 @@ import signal
 import sys
 import time
 
-import numpy as np
-
 from mrinets import ops
 from mrinets.errors import UsageError
 from mrinets.train import checkpoint, evaluation
 from mrinets.train.checkpoint import CHECKPOINTS
+from mrinets.train.datasets import data_paths, train_dataset, val_dataset
+from mrinets.train.optimization import build_optimizer, current_lr
 from mrinets.train.schema import build_model, to_yaml
+from mrinets.train.strategy import is_chief
+from mrinets.train.tensorboard import write_summary
 
 EXIT_NONFINITE = 3
 EXIT_INTERRUPTED = 130
-
-
-def make_strategy(kind):
-    """The ``tf.distribute`` strategy for ``train.distribute`` (create it before any other TF work)."""
-    import tensorflow as tf
-
-    if kind == "one_device":
-        return tf.distribute.get_strategy()
-    if kind == "mirrored":
-        if tf.config.list_logical_devices("GPU"):
-            return tf.distribute.MirroredStrategy()
-        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=cpus)
-    if kind == "multi_worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise UsageError("train.distribute: multi_worker needs the TF_CONFIG environment variable "
-                               "(cluster spec and this worker's task) on every worker.")
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"Invalid value for argument `kind`. Expected one_device, mirrored or multi_worker. Received: kind={kind!r}")
-
-
-def is_chief(strategy):
-    """Whether this process writes the run directory (always, except non-chief multi-workers)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return True
-    spec = resolver.cluster_spec().as_dict()
-    if resolver.task_type == "chief":
-        return True
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in spec
-
-
-def data_paths(cfg):
-    """``(train_path, val_path)`` of the config's data section (prepares built-in data once)."""
-    data = cfg["data"]
-    if data["path"]:
-        return data["path"], data["val_path"]
-    from mrinets.data import builtin
-
-    options = dict(data["options"] or {})
-    prepare = {"mni152": builtin.prepare_builtin, "shepp_logan": builtin.prepare_shepp_logan}[data["builtin"]]
-    if data["builtin"] == "mni152":
-        options.setdefault("progress", True)
-    try:
-        root = prepare(cache_dir=data["cache_dir"], **options)
-    except TypeError as error:
-        raise UsageError(f"data.options: {error}") from error
-    return os.path.join(root, "train"), os.path.join(root, "val")
-
-
-def epoch_seed(seed, epoch):
-    """Seed of epoch ``epoch``'s shuffle and masks: the data order depends on (seed, epoch) only."""
-    return (int(seed) * 1_000_003 + int(epoch) * 7919 + 1) % (2**31 - 1)
-
-
-class Schedule:
-    """Learning rate ``learning_rate * warmup(step) * decay(step)`` as a Keras schedule factory."""
-
-    @staticmethod
-    def build(learning_rate, spec, total_steps):
-        import keras
-
-        kind, warmup = spec["type"], spec["warmup_steps"]
-        if kind == "constant" and not warmup:
-            return learning_rate
-
-        class _Schedule(keras.optimizers.schedules.LearningRateSchedule):
-            def __call__(self, step):
-                import tensorflow as tf
-
-                step = tf.cast(step, tf.float32)
-                if kind == "cosine":
-                    span = float(spec["decay_steps"] or max(total_steps - warmup, 1))
-                    t = tf.clip_by_value((step - warmup) / span, 0.0, 1.0)
-                    factor = spec["alpha"] + (1 - spec["alpha"]) * 0.5 * (1 + tf.cos(math.pi * t))
-                elif kind == "exponential":
-                    period = float(spec["decay_steps"] or max(total_steps, 1))
-                    factor = tf.pow(spec["decay_rate"], tf.maximum(step - warmup, 0.0) / period)
-                else:
-                    factor = 1.0
-                if warmup:
-                    factor = factor * tf.minimum(1.0, (step + 1) / float(warmup))
-                return learning_rate * factor
-
-            def get_config(self):
-                return {}
-
-        return _Schedule()
-
-
-def build_optimizer(cfg, total_steps):
-    """The Keras optimizer of the ``optimizer`` section (wrapped for loss scaling under mixed_float16)."""
-    import keras
-
-    from mrinets.train.schema import optimizer_class
-
-    section = dict(cfg["optimizer"])
-    cls = optimizer_class(section.pop("type"))
-    lr = Schedule.build(section.pop("learning_rate"), section.pop("schedule"), total_steps)
-    kwargs = {k: v for k, v in section.items() if v is not None}
-    optimizer = cls(learning_rate=lr, **kwargs)
-    if cfg["train"]["precision"] == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
-def _summary(kind, tag, value, step):
-    """Write a TensorBoard scalar or image (``(1, h, w, 1)`` in [0, 1]) without needing the tensorboard package."""
-    import tensorflow as tf
-    from tensorflow.core.framework import summary_pb2
-
-    metadata = summary_pb2.SummaryMetadata()
-    if kind == "scalar":
-        metadata.plugin_data.plugin_name = "scalars"
-        metadata.data_class = summary_pb2.DATA_CLASS_SCALAR
-        tensor = tf.constant(float(value), tf.float32)
-    else:
-        metadata.plugin_data.plugin_name = "images"
-        metadata.data_class = summary_pb2.DATA_CLASS_BLOB_SEQUENCE
-        image = tf.cast(tf.round(tf.clip_by_value(value[0], 0.0, 1.0) * 255.0), tf.uint8)
-        png = tf.io.encode_png(image)
-        tensor = tf.stack([tf.as_string(tf.shape(image)[1]), tf.as_string(tf.shape(image)[0]), png])
-    tf.summary.write(tag, tensor, step=step, metadata=metadata)
-
-
-def current_lr(optimizer):
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    try:
-        return float(np.asarray(inner.learning_rate))
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _duration(seconds):
@@ -241,44 +112,6 @@ class Trainer:
 
         return step
 
-    def dataset(self, epoch, skip):
-        """The training batches of ``epoch`` after the first ``skip`` (distributed).
-
-        The order and the masks depend only on (seed, epoch): the map runs sequentially so
-        that a resumed run sees the same batches.
-        """
-        import warnings
-
-        import tensorflow as tf
-
-        from mrinets.data import build_dataset
-
-        with warnings.catch_warnings():  # build_dataset's `deterministic=` is moot for a sequential map
-            warnings.simplefilter("ignore", UserWarning)
-            ds = build_dataset(
-                self.train_path, mask=self.cfg["mask"], batch_size=self.global_batch, shuffle=True,
-                seed=epoch_seed(self.cfg["train"]["seed"], epoch), crop=self.cfg["data"]["crop"],
-                deterministic_masks=False, drop_remainder=True, num_parallel_calls=None,
-                skip_bad_files=self.cfg["data"]["skip_bad_files"],
-            )
-        if skip:
-            ds = ds.skip(skip)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        options.deterministic = True
-        ds = ds.with_options(options)
-        return self.strategy.experimental_distribute_dataset(ds)
-
-    def val_dataset(self):
-        from mrinets.data import build_dataset
-
-        train = self.cfg["train"]
-        return build_dataset(
-            self.val_path, mask=self.cfg["mask"], batch_size=train["eval_batch_size"] or train["batch_size"],
-            shuffle=False, crop=self.cfg["data"]["crop"], deterministic_masks=True, return_metadata=True,
-            skip_bad_files=self.cfg["data"]["skip_bad_files"],
-        )
-
     # -- outputs ----------------------------------------------------------------
     def write_config(self):
         from mrinets._version import __version__
@@ -351,10 +184,10 @@ class Trainer:
                                     lambda handle: handle.write(png))
             with self.writer.as_default(step=step):
                 for key in ("val_nmse", "val_psnr", "val_ssim"):
-                    _summary("scalar", key.replace("_", "/"), record[key], step)
+                    write_summary("scalar", key.replace("_", "/"), record[key], step)
                 for key in ("zero_filled_psnr", "zero_filled_ssim", "cg_sense_psnr", "cg_sense_ssim"):
-                    _summary("scalar", f"baseline/{key}", record[key], step)
-                _summary("image", "val/zero_filled|model|reference|error", evaluation.panel_image(zf, recon, ref), step)
+                    write_summary("scalar", f"baseline/{key}", record[key], step)
+                write_summary("image", "val/zero_filled|model|reference|error", evaluation.panel_image(zf, recon, ref), step)
             self.writer.flush()
             self.write_metrics()
         return record
@@ -386,7 +219,7 @@ class Trainer:
         self.started = time.time()
         self.records = self.load_records(self.state["step"]) if self.resume else []
         self.baselines = None
-        self.val_ds = self.val_dataset()
+        self.val_ds = val_dataset(self.cfg, self.val_path)
         if self.chief:
             self.write_config()
             self.writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
@@ -412,7 +245,8 @@ class Trainer:
         tick, tick_step = time.time(), state["step"]
         last_eval_step = self.records[-1]["step"] if self.records else None
         while state["step"] < self.total_steps:
-            for inputs, target in self.dataset(state["epoch"], state["batch"]):
+            for inputs, target in train_dataset(self.cfg, self.train_path, self.global_batch, state["epoch"], state["batch"],
+                                               self.strategy):
                 loss = float(self.train_step(inputs, target))
                 if not math.isfinite(loss):
                     return self._non_finite(loss)
@@ -431,9 +265,9 @@ class Trainer:
                              f"{rate:.2f} steps/s  ETA {_duration(eta)}")
                     if self.chief:
                         with self.writer.as_default(step=step):
-                            _summary("scalar", "train/loss", window_loss / window_steps, step)
-                            _summary("scalar", "train/lr", current_lr(self.optimizer), step)
-                            _summary("scalar", "train/steps_per_s", rate, step)
+                            write_summary("scalar", "train/loss", window_loss / window_steps, step)
+                            write_summary("scalar", "train/lr", current_lr(self.optimizer), step)
+                            write_summary("scalar", "train/steps_per_s", rate, step)
                     window_loss, window_steps = 0.0, 0
                     tick, tick_step = now, step
                 done = step >= self.total_steps

@@ -1,0 +1,78 @@
+"""The ``optimizer`` section: a Keras optimizer with a warm-up + decay learning-rate schedule."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mrinets.train.schema import SCHEDULES, optimizer_class
+
+
+@keras.saving.register_keras_serializable(package="mrinets")
+class Schedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Learning rate ``learning_rate * warmup(step) * decay(step)``.
+
+    ``warmup(step) = min(1, (step + 1) / warmup_steps)`` (1 without warm-up). ``decay``:
+    ``"constant"`` 1; ``"cosine"`` from 1 to ``alpha`` over ``decay_steps`` after the warm-up
+    (default: the rest of ``total_steps``); ``"exponential"`` ``decay_rate ** ((step - warmup_steps)
+    / decay_steps)`` (default period: ``total_steps``). ``get_config`` lists every argument.
+    """
+
+    def __init__(self, learning_rate, decay="constant", warmup_steps=0, total_steps=1, decay_steps=None,
+                 alpha=0.0, decay_rate=0.5):
+        if decay not in SCHEDULES:
+            raise ValueError(f"Invalid value for argument `decay`. Expected one of {SCHEDULES}. Received: decay={decay!r}")
+        self.learning_rate, self.decay, self.warmup_steps = float(learning_rate), decay, int(warmup_steps or 0)
+        self.total_steps, self.decay_steps = int(total_steps), decay_steps
+        self.alpha, self.decay_rate = float(alpha), float(decay_rate)
+
+    @staticmethod
+    def build(learning_rate, spec, total_steps):
+        """From the ``optimizer.schedule`` section: a ``Schedule``, or the plain ``learning_rate`` when it is constant."""
+        if spec["type"] == "constant" and not spec["warmup_steps"]:
+            return learning_rate
+        return Schedule(learning_rate, spec["type"], spec["warmup_steps"], total_steps, spec["decay_steps"],
+                        spec["alpha"], spec["decay_rate"])
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warmup = self.warmup_steps
+        if self.decay == "cosine":
+            span = float(self.decay_steps or max(self.total_steps - warmup, 1))
+            t = tf.clip_by_value((step - warmup) / span, 0.0, 1.0)
+            factor = self.alpha + (1 - self.alpha) * 0.5 * (1 + tf.cos(math.pi * t))
+        elif self.decay == "exponential":
+            period = float(self.decay_steps or max(self.total_steps, 1))
+            factor = tf.pow(self.decay_rate, tf.maximum(step - warmup, 0.0) / period)
+        else:
+            factor = 1.0
+        if warmup:
+            factor = factor * tf.minimum(1.0, (step + 1) / float(warmup))
+        return self.learning_rate * factor
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "decay": self.decay, "warmup_steps": self.warmup_steps,
+                "total_steps": self.total_steps, "decay_steps": self.decay_steps, "alpha": self.alpha,
+                "decay_rate": self.decay_rate}
+
+
+def build_optimizer(cfg, total_steps):
+    """The Keras optimizer of the ``optimizer`` section (wrapped for loss scaling under mixed_float16)."""
+    section = dict(cfg["optimizer"])
+    cls = optimizer_class(section.pop("type"))
+    lr = Schedule.build(section.pop("learning_rate"), section.pop("schedule"), total_steps)
+    kwargs = {k: v for k, v in section.items() if v is not None}
+    optimizer = cls(learning_rate=lr, **kwargs)
+    if cfg["train"]["precision"] == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def current_lr(optimizer):
+    """The optimizer's learning rate at its current step (NaN when it cannot be read)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    try:
+        return float(np.asarray(inner.learning_rate))
+    except (TypeError, ValueError):
+        return float("nan")
