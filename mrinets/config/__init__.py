@@ -18,23 +18,11 @@ Every error is a ``ConfigError`` that lists all problems, one per line::
 from mrinets.config._build import Spec, build, factory, resolve
 from mrinets.config._describe import Description, Key, argument_docs, describe, describe_section, find_entries, sections
 from mrinets.config._errors import ConfigError, Problem, Problems, format_path
+from mrinets.config._fields import MISSING, NESTED_KINDS, Field, LayerRef, PositiveInt, Rank, Ref, RefNode
 from mrinets.config._jsonschema import JsonSchemaBuilder, json_schema
 from mrinets.config._overrides import apply_overrides, parse_path
-from mrinets.config._schema import (
-    MISSING,
-    NESTED_KINDS,
-    Arguments,
-    Field,
-    LayerRef,
-    PositiveInt,
-    Rank,
-    Ref,
-    RefNode,
-    arguments,
-    check,
-    validate,
-    validate_node,
-)
+from mrinets.config._signatures import Arguments, arguments
+from mrinets.config._validate import check, validate, validate_node
 from mrinets.config._yaml import (
     MAX_BYTES,
     MAX_DEPTH,

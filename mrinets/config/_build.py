@@ -3,7 +3,8 @@
 from collections.abc import Mapping
 
 from mrinets.config._errors import ConfigError, Problem
-from mrinets.config._schema import Ref, RefNode, validate_node
+from mrinets.config._fields import Ref, RefNode
+from mrinets.config._validate import validate_node
 from mrinets.config._yaml import to_plain
 from mrinets.errors import MrinetsError
 

@@ -16,7 +16,8 @@ import itertools
 import re
 
 from mrinets import registry
-from mrinets.config._schema import MISSING, arguments
+from mrinets.config._fields import MISSING
+from mrinets.config._signatures import arguments
 from mrinets.errors import did_you_mean
 
 

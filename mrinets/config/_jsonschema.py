@@ -17,7 +17,8 @@ import json
 from mrinets import registry
 from mrinets.registry._registry import BUILTIN_PLUGIN
 from mrinets.config._describe import argument_docs, summary
-from mrinets.config._schema import MISSING, NESTED_KINDS, Ref, arguments
+from mrinets.config._fields import MISSING, NESTED_KINDS, Ref
+from mrinets.config._signatures import arguments
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 
