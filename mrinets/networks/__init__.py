@@ -15,7 +15,7 @@ from mrinets import config
 from mrinets.networks.cnn import CNN
 from mrinets.networks.consistency import DATA_CONSISTENCY, CGDC, GradientDC, HardDC
 from mrinets.networks.recon import NETWORKS as RECON_NETWORKS
-from mrinets.networks.recon import Cascade, MoDL, ReconNetwork, Unrolled, VarNet
+from mrinets.networks.recon import Cascade, MoDL, ReconNetwork, Unrolled, VarNet, VarNetBlock
 from mrinets.networks.unet import UNet
 
 NETWORKS = {"UNet": UNet, "CNN": CNN, **RECON_NETWORKS}
@@ -94,6 +94,7 @@ __all__ = [
     "UNet",
     "Unrolled",
     "VarNet",
+    "VarNetBlock",
     "build",
     "build_layer",
     "model_inputs",

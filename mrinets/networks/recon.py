@@ -42,6 +42,14 @@ def fastmri_unet(filters, depth=4):
     }
 
 
+#: VarNet's default regularizer and sensitivity network (fastMRI's: NormUnet with 18 and 8 channels).
+VARNET_REGULARIZER = fastmri_unet(18)
+VARNET_SENSITIVITY = fastmri_unet(8)
+#: MoDL's denoiser (a 5-layer 64-channel residual CNN) and the DC-CNN cascade's block (5 layers, 32 channels).
+MODL_REGULARIZER = {"type": "CNN", "filters": 64, "depth": 5}
+CASCADE_REGULARIZER = {"type": "CNN", "filters": 32, "depth": 5}
+
+
 class ReconNetwork(keras.layers.Layer):
     """Base of the k-space -> image networks: input handling and model inputs."""
 
@@ -80,6 +88,38 @@ def _coil_maps_from_acs(kspace, mask, num_low, rank):
     return ops.estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low, rank=rank)
 
 
+class VarNetBlock(keras.layers.Layer):
+    """One VarNet cascade, as fastMRI's ``VarNetBlock``: ``k - w M (k - k0) - F S R(S^H F^H k)``.
+
+    Args:
+        regularizer: the image network ``R`` (a built layer; one instance may serve several blocks).
+        dc_weight: the learned scalar ``w`` (a variable; ``VarNet`` creates all of them first, so
+            its checkpoints keep one layout whatever the blocks hold).
+        rank: spatial dimensions.
+
+    Call ``block(kspace, kspace0, mask, maps)``: the current and the measured k-space
+    ``(batch, coils, *spatial)`` complex64, the sampling mask (complex, broadcastable) and the
+    coil maps; returns the refined k-space.
+    """
+
+    def __init__(self, regularizer, dc_weight, rank=2, **kwargs):
+        super().__init__(**kwargs)
+        self.regularizer, self.dc_weight, self.rank = regularizer, dc_weight, rank
+
+    def sens_reduce(self, kspace, maps):
+        """Coil k-space -> the coil-combined image ``S^H F^H k``: ``(batch, *spatial)``."""
+        return tf.reduce_sum(tf.math.conj(maps) * ops.ifftn(kspace, rank=self.rank), axis=1)
+
+    def sens_expand(self, image, maps):
+        """Image -> coil k-space ``F S x``: ``(batch, coils, *spatial)``."""
+        return ops.fftn(maps * tf.expand_dims(image, 1), rank=self.rank)
+
+    def call(self, kspace, kspace0, mask, maps):
+        refined = apply_image_network(self.regularizer, self.sens_reduce(kspace, maps))
+        soft_dc = mask * (kspace - kspace0) * tf.cast(self.dc_weight, kspace.dtype)
+        return kspace - soft_dc - self.sens_expand(refined, maps)
+
+
 @keras.saving.register_keras_serializable(package="mrinets")
 class VarNet(ReconNetwork):
     """End-to-end variational network (Sriram et al., 2020).
@@ -99,17 +139,18 @@ class VarNet(ReconNetwork):
         share_weights: one regularizer for all cascades.
     """
 
-    def __init__(self, rank: Rank = 2, cascades: PositiveInt = 12, regularizer: NetworkRef = fastmri_unet(18),
-                 sensitivity: OptionalNetworkRef = fastmri_unet(8), share_weights: bool = False, **kwargs):
+    def __init__(self, rank: Rank = 2, cascades: PositiveInt = 12, regularizer: NetworkRef = VARNET_REGULARIZER,
+                 sensitivity: OptionalNetworkRef = VARNET_SENSITIVITY, share_weights: bool = False, **kwargs):
         super().__init__(rank, **kwargs)
         self.cascades = check_positive_int(cascades, "cascades")
         self.regularizer, self.sensitivity = regularizer, sensitivity
         self.share_weights = bool(share_weights)
-        count = 1 if self.share_weights else self.cascades
-        self.regularizers = [self.build_network(self.regularizer) for _ in range(count)]
-        self.sensitivity_network = None if self.sensitivity is None else self.build_network(self.sensitivity)
         self.dc_weights = [self.add_weight(name=f"dc_weight_{i}", shape=(), initializer="ones")
                            for i in range(self.cascades)]
+        shared = self.build_network(self.regularizer) if self.share_weights else None
+        self.blocks = [VarNetBlock(shared or self.build_network(self.regularizer), weight, self.rank, name=f"cascade_{i}")
+                       for i, weight in enumerate(self.dc_weights)]
+        self.sensitivity_network = None if self.sensitivity is None else self.build_network(self.sensitivity)
 
     def coil_maps(self, kspace, mask, num_low):
         if self.sensitivity_network is None:
@@ -128,15 +169,9 @@ class VarNet(ReconNetwork):
     def call(self, inputs, training=None):
         kspace0, mask, num_low = self.unpack(inputs)
         maps = self.coil_maps(kspace0, mask, num_low)
-        kspace = kspace0
-        cmask = tf.cast(mask, kspace.dtype)
-        for i in range(self.cascades):
-            regularizer = self.regularizers[0 if self.share_weights else i]
-            image = tf.reduce_sum(tf.math.conj(maps) * ops.ifftn(kspace, rank=self.rank), axis=1)
-            refined = apply_image_network(regularizer, image)
-            model_term = ops.fftn(maps * tf.expand_dims(refined, 1), rank=self.rank)
-            soft_dc = cmask * (kspace - kspace0) * tf.cast(self.dc_weights[i], kspace.dtype)
-            kspace = kspace - soft_dc - model_term
+        kspace, cmask = kspace0, tf.cast(mask, kspace0.dtype)
+        for block in self.blocks:
+            kspace = block(kspace, kspace0, cmask, maps)
         return ops.rss(ops.ifftn(kspace, rank=self.rank), axis=1)
 
     def get_config(self):
@@ -196,7 +231,7 @@ class MoDL(Unrolled):
     ``CGDC`` (learned lambda), weights shared across iterations.
     """
 
-    def __init__(self, rank: Rank = 2, iterations: PositiveInt = 10, regularizer: NetworkRef = {"type": "CNN", "filters": 64, "depth": 5},
+    def __init__(self, rank: Rank = 2, iterations: PositiveInt = 10, regularizer: NetworkRef = MODL_REGULARIZER,
                  data_consistency: OptionalConsistencyRef = "CGDC", share_weights: bool = True, **kwargs):
         super().__init__(rank, iterations, regularizer, data_consistency, share_weights, **kwargs)
 
@@ -209,7 +244,7 @@ class Cascade(Unrolled):
     ``HardDC``, separate weights per cascade.
     """
 
-    def __init__(self, rank: Rank = 2, iterations: PositiveInt = 5, regularizer: NetworkRef = {"type": "CNN", "filters": 32, "depth": 5},
+    def __init__(self, rank: Rank = 2, iterations: PositiveInt = 5, regularizer: NetworkRef = CASCADE_REGULARIZER,
                  data_consistency: OptionalConsistencyRef = "HardDC", share_weights: bool = False, **kwargs):
         super().__init__(rank, iterations, regularizer, data_consistency, share_weights, **kwargs)
 
