@@ -225,8 +225,8 @@ class SSIMLoss(ComplexLoss):
         return x[..., None]
 
     def call(self, y_true, y_pred):
-        ssim = ssim_images(self._images(y_true, "y_true"), self._images(y_pred, "y_pred"), self.win_size, self.k1, self.k2)
-        return 1.0 - ssim
+        prediction = self._images(y_pred, "y_pred")
+        return 1.0 - ssim_images(self._images(y_true, "y_true"), prediction, self.win_size, self.k1, self.k2)
 
     def get_config(self):
         return {**super().get_config(), "win_size": self.win_size, "k1": self.k1, "k2": self.k2}
