@@ -6,6 +6,7 @@ differentiable and run eagerly, under ``tf.function`` and inside Keras models.
 
 from mrinets.ops.baselines import cg_sense, zero_filled
 from mrinets.ops.cg import conjugate_gradient
+from mrinets.ops.nufft import NUFFTOperator, ToeplitzOperator, nufft
 from mrinets.ops.fft import fft2c, fftn, fftn_np, ifft2c, ifftn, ifftn_np
 from mrinets.ops.sense import (
     apply_mask,
@@ -20,6 +21,8 @@ from mrinets.ops.sense import (
 )
 
 __all__ = [
+    "NUFFTOperator",
+    "ToeplitzOperator",
     "apply_mask",
     "calibration_region",
     "center_crop",
@@ -33,6 +36,7 @@ __all__ = [
     "ifft2c",
     "ifftn",
     "ifftn_np",
+    "nufft",
     "rss",
     "sense_adjoint",
     "sense_forward",
