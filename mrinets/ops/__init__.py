@@ -1,4 +1,5 @@
-"""TensorFlow MRI operators: centered FFTs, SENSE, coil maps, conjugate gradient, baselines.
+"""TensorFlow MRI operators: centered FFTs, SENSE, coil maps, conjugate gradient, baselines,
+the non-uniform FFT, non-Cartesian trajectories and density compensation.
 
 All operators take complex64/complex128 tensors with a leading batch axis, are
 differentiable and run eagerly, under ``tf.function`` and inside Keras models.
@@ -6,8 +7,9 @@ differentiable and run eagerly, under ``tf.function`` and inside Keras models.
 
 from mrinets.ops.baselines import cg_sense, zero_filled
 from mrinets.ops.cg import conjugate_gradient
-from mrinets.ops.nufft import NUFFTOperator, ToeplitzOperator, nufft
+from mrinets.ops.density import estimate_density
 from mrinets.ops.fft import fft2c, fftn, fftn_np, ifft2c, ifftn, ifftn_np
+from mrinets.ops.nufft import NUFFTOperator, ToeplitzOperator, nufft
 from mrinets.ops.sense import (
     apply_mask,
     calibration_region,
@@ -19,10 +21,15 @@ from mrinets.ops.sense import (
     sense_forward,
     sense_normal,
 )
+from mrinets.ops.trajectories import (
+    kooshball_trajectory,
+    radial_angles,
+    radial_trajectory,
+    spiral_trajectory,
+    stack_of_stars_trajectory,
+)
 
 __all__ = [
-    "NUFFTOperator",
-    "ToeplitzOperator",
     "apply_mask",
     "calibration_region",
     "center_crop",
@@ -30,16 +37,24 @@ __all__ = [
     "cg_sense",
     "conjugate_gradient",
     "estimate_coil_maps",
+    "estimate_density",
     "fft2c",
     "fftn",
     "fftn_np",
     "ifft2c",
     "ifftn",
     "ifftn_np",
+    "kooshball_trajectory",
     "nufft",
+    "NUFFTOperator",
+    "radial_angles",
+    "radial_trajectory",
     "rss",
     "sense_adjoint",
     "sense_forward",
     "sense_normal",
+    "spiral_trajectory",
+    "stack_of_stars_trajectory",
+    "ToeplitzOperator",
     "zero_filled",
 ]

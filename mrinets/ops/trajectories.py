@@ -1,0 +1,140 @@
+"""Non-Cartesian k-space trajectories in radians (``[-pi, pi)`` is the extent of a ``base_resolution`` grid).
+
+Every function returns a float32 NumPy array whose last axis is the coordinate (its index ``d``
+pairs with grid axis ``d`` of ``mrinets.ops.nufft``); reshape to `(M, rank)` for the transform.
+"""
+
+import numpy as np
+
+_GOLDEN_RATIO = (1 + np.sqrt(5)) / 2
+_ORDERINGS = ("linear", "golden", "tiny", "sorted_golden", "sorted_tiny")
+_ANGLE_RANGES = {"full": 2 * np.pi, "half": np.pi}
+
+
+def _invalid(name, expected, value):
+    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise _invalid(name, "a strictly positive integer", value)
+    return int(value)
+
+
+def _positive_float(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise _invalid(name, "a strictly positive number", value)
+    return float(value)
+
+
+def _readout(base_resolution, readout_os):
+    """`(samples,)` radii of a spoke through the centre: ``(i - samples / 2) * 2 pi / samples``."""
+    samples = int(round(_positive_int(base_resolution, "base_resolution") * _positive_float(readout_os, "readout_os")))
+    return (np.arange(samples) - samples // 2) * (2 * np.pi / samples)
+
+
+def radial_angles(views, ordering="linear", angle_range="full", tiny_number=7):
+    """`(views,)` spoke angles in radians.
+
+    Orderings: "linear" (``v * range / views``), "golden" (increments of ``range / phi``: 111.25
+    degrees for the half range), "tiny" (tiny golden angles ``range / (phi + tiny_number - 1)``,
+    Wundrak et al. 2016), and "sorted_golden"/"sorted_tiny" (the same angles sorted).
+    """
+    views = _positive_int(views, "views")
+    if ordering not in _ORDERINGS:
+        raise _invalid("ordering", f"one of {', '.join(map(repr, _ORDERINGS))}", ordering)
+    if angle_range not in _ANGLE_RANGES:
+        raise _invalid("angle_range", "'full' or 'half'", angle_range)
+    tiny_number = _positive_int(tiny_number, "tiny_number")
+    extent = _ANGLE_RANGES[angle_range]
+    index = np.arange(views)
+    if ordering == "linear":
+        return index * extent / views
+    step = extent / (_GOLDEN_RATIO if ordering.endswith("golden") else _GOLDEN_RATIO + tiny_number - 1)
+    angles = np.mod(index * step, extent)
+    return np.sort(angles) if ordering.startswith("sorted") else angles
+
+
+def radial_trajectory(base_resolution, views, ordering="linear", angle_range="full", readout_os=2.0, tiny_number=7):
+    """2D radial trajectory (spokes through the centre), as tensorflow-mri's ``radial_trajectory``.
+
+    Args:
+        base_resolution: image size the trajectory covers (the readout spans ``[-pi, pi)``).
+        views: number of spokes.
+        ordering: see ``radial_angles``.
+        angle_range: "full" (``[0, 2 pi)``) or "half" (``[0, pi)``).
+        readout_os: readout oversampling; ``samples = base_resolution * readout_os``.
+        tiny_number: N of the tiny golden angle.
+
+    Returns:
+        float32 `(views, samples, 2)`.
+    """
+    radii = _readout(base_resolution, readout_os)
+    angles = radial_angles(views, ordering, angle_range, tiny_number)
+    direction = np.stack([np.cos(angles), np.sin(angles)], -1)
+    return (direction[:, None, :] * radii[None, :, None]).astype(np.float32)
+
+
+def spiral_trajectory(base_resolution, views, density_exponent=2.0, acceleration=1.0, samples=None):
+    """Variable-density spiral interleaves ``k(t) = pi t^a exp(i (2 pi turns t + 2 pi v / views))``.
+
+    ``a = density_exponent`` (1: Archimedean, uniform density; > 1 denser centre). ``turns`` is
+    chosen so the ring spacing at the edge is ``acceleration`` times the Nyquist distance
+    ``2 pi / base_resolution``; the centre is oversampled for ``a > 1``.
+
+    Returns:
+        float32 `(views, samples, 2)`; by default ``samples`` spaces the readout at about half the
+        Nyquist distance.
+    """
+    base_resolution = _positive_int(base_resolution, "base_resolution")
+    views = _positive_int(views, "views")
+    exponent = _positive_float(density_exponent, "density_exponent")
+    acceleration = _positive_float(acceleration, "acceleration")
+    turns = exponent * base_resolution / (2 * views * acceleration)
+    if samples is None:
+        length = 2 * np.pi**2 * turns / (exponent + 1) + np.pi  # arc length plus the radial run
+        samples = int(np.ceil(2 * length / (2 * np.pi / base_resolution)))
+    samples = _positive_int(samples, "samples")
+    t = np.arange(samples) / samples
+    phase = 2 * np.pi * (turns * t[None, :] + np.arange(views)[:, None] / views)
+    radius = np.pi * t**exponent
+    return np.stack([radius * np.cos(phase), radius * np.sin(phase)], -1).astype(np.float32)
+
+
+def stack_of_stars_trajectory(base_resolution, views, partitions, ordering="linear", angle_range="full",
+                              readout_os=2.0, tiny_number=7):
+    """3D stack of stars: the same radial spokes on ``partitions`` Cartesian kz planes.
+
+    Returns:
+        float32 `(partitions, views, samples, 3)`; coordinate 2 is kz ``(p - partitions // 2) 2 pi / partitions``.
+    """
+    partitions = _positive_int(partitions, "partitions")
+    spokes = radial_trajectory(base_resolution, views, ordering, angle_range, readout_os, tiny_number)
+    kz = (np.arange(partitions) - partitions // 2) * (2 * np.pi / partitions)
+    spokes = np.broadcast_to(spokes, (partitions,) + spokes.shape)
+    kz = np.broadcast_to(kz[:, None, None, None], spokes.shape[:-1] + (1,))
+    return np.concatenate([spokes, kz], -1).astype(np.float32)
+
+
+def kooshball_trajectory(base_resolution, views, readout_os=2.0):
+    """3D radial "kooshball" with the 2D golden means (Chan et al., MRM 2009).
+
+    Spoke ``v`` points along ``(sqrt(1 - z^2) cos a, sqrt(1 - z^2) sin a, z)`` with
+    ``z = frac(v * 0.4656)`` and ``a = 2 pi frac(v * 0.6823)``; spokes go through the centre, so
+    the half sphere of directions covers k-space.
+
+    Returns:
+        float32 `(views, samples, 3)`.
+    """
+    radii = _readout(base_resolution, readout_os)
+    views = _positive_int(views, "views")
+    # The golden means of the 3D Fibonacci lattice: the real eigenvector of [[0, 1, 0], [0, 0, 1], [1, 0, 1]].
+    values, vectors = np.linalg.eig(np.array([[0, 1, 0], [0, 0, 1], [1, 0, 1]], dtype=float))
+    vector = np.real(vectors[:, np.argmax(np.real(values))])
+    first, second = vector[0] / vector[2], vector[1] / vector[2]  # 0.4656, 0.6823
+    index = np.arange(views)
+    z = np.mod(index * first, 1.0)
+    azimuth = 2 * np.pi * np.mod(index * second, 1.0)
+    planar = np.sqrt(1 - z**2)
+    direction = np.stack([planar * np.cos(azimuth), planar * np.sin(azimuth), z], -1)
+    return (direction[:, None, :] * radii[None, :, None]).astype(np.float32)
