@@ -9,6 +9,15 @@ from mrinets.ops.baselines import cg_sense, zero_filled
 from mrinets.ops.cg import conjugate_gradient
 from mrinets.ops.density import estimate_density
 from mrinets.ops.fft import fft2c, fftn, fftn_np, ifft2c, ifftn, ifftn_np
+from mrinets.ops.noncartesian import (
+    calibration_window,
+    cg_sense_nc,
+    estimate_coil_maps_nc,
+    gridding_reconstruction,
+    nc_sense_adjoint,
+    nc_sense_forward,
+    nc_sense_normal,
+)
 from mrinets.ops.nufft import NUFFTOperator, ToeplitzOperator, nufft
 from mrinets.ops.sense import (
     apply_mask,
@@ -32,19 +41,26 @@ from mrinets.ops.trajectories import (
 __all__ = [
     "apply_mask",
     "calibration_region",
+    "calibration_window",
     "center_crop",
     "center_region",
     "cg_sense",
+    "cg_sense_nc",
     "conjugate_gradient",
     "estimate_coil_maps",
+    "estimate_coil_maps_nc",
     "estimate_density",
     "fft2c",
     "fftn",
     "fftn_np",
+    "gridding_reconstruction",
     "ifft2c",
     "ifftn",
     "ifftn_np",
     "kooshball_trajectory",
+    "nc_sense_adjoint",
+    "nc_sense_forward",
+    "nc_sense_normal",
     "nufft",
     "NUFFTOperator",
     "radial_angles",
