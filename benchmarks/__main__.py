@@ -24,6 +24,7 @@ COMPARISONS = {
     "vs_fastmri": ("benchmarks.vs_fastmri", "VarNet and U-Net train steps vs fastMRI (PyTorch): time, memory"),
     "quality": ("benchmarks.quality", "VarNet quality at equal training time vs fastMRI"),
     "data": ("benchmarks.data", "input pipeline vs training consumption"),
+    "nufft": ("benchmarks.nufft", "NUFFT accuracy vs FINUFFT; type 1/2 and Toeplitz speed vs torchkbnufft, FINUFFT"),
 }
 
 

@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/install_peers.sh
 #
-# * torch==2.13.0 and cvnn come from the `bench` extra. torch is pinned exactly: any other
+# * torch==2.13.0, cvnn, finufft and torchkbnufft come from the `bench` extra. torch is pinned exactly: any other
 #   torch requirement resolves to a multi-GB CUDA build.
 # * fastmri is installed WITHOUT its requirements: they include torchvision and
 #   pytorch-lightning, which would replace the pinned torch with a newer CUDA one. What
