@@ -14,6 +14,7 @@ Goal: faster than torchkbnufft (ratio < 1) at equal or better accuracy; the rati
 """
 
 import argparse
+import os
 
 import numpy as np
 
@@ -133,6 +134,14 @@ def speed(grid_shape, points, rng, repeats):
     return seconds
 
 
+def cpu():
+    """CPU model, whether it has AVX-512, and the load average when the run started (Linux)."""
+    with open("/proc/cpuinfo") as handle:
+        info = handle.read()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    return {"model": model, "avx512": "avx512f" in info, "load_average": list(os.getloadavg())}
+
+
 def run(quick=False):
     threads = set_tf_threads()
     try:
@@ -140,7 +149,7 @@ def run(quick=False):
     except ImportError:
         pass
     rng = np.random.default_rng(0)
-    results = {"threads": threads, "cases": {}}
+    results = {"threads": threads, "cpu": cpu(), "cases": {}}
     for name, (grid_shape, spec) in (QUICK if quick else CASES).items():
         points = trajectory(grid_shape, **spec)
         case = {"grid_shape": list(grid_shape), "points": len(points), "trajectory": spec,
