@@ -6,7 +6,9 @@
 
 Image networks (``UNet``, ``CNN``) map ``(batch, *spatial, channels)`` images; reconstruction
 networks (``VarNet``, ``Unrolled``, ``MoDL``, ``Cascade``) map the data pipeline's dict
-``{"kspace", "mask", "num_low_frequencies"}`` to ``(batch, *spatial)`` magnitude images.
+``{"kspace", "mask", "num_low_frequencies"}`` to ``(batch, *spatial)`` magnitude images;
+``NonCartesianUnrolled`` and ``NonCartesianMoDL`` map ``{"kspace", "trajectory", "density"}``
+(``mrinets.data.noncartesian``) through the NUFFT.
 """
 
 import keras
@@ -14,11 +16,13 @@ import keras
 from mrinets import config
 from mrinets.networks.cnn import CNN
 from mrinets.networks.consistency import DATA_CONSISTENCY, CGDC, GradientDC, HardDC
+from mrinets.networks.noncartesian import NETWORKS as NONCARTESIAN_NETWORKS
+from mrinets.networks.noncartesian import NonCartesianMoDL, NonCartesianUnrolled
 from mrinets.networks.recon import NETWORKS as RECON_NETWORKS
 from mrinets.networks.recon import Cascade, MoDL, ReconNetwork, Unrolled, VarNet, VarNetBlock
 from mrinets.networks.unet import UNet
 
-NETWORKS = {"UNet": UNet, "CNN": CNN, **RECON_NETWORKS}
+NETWORKS = {"UNet": UNet, "CNN": CNN, **RECON_NETWORKS, **NONCARTESIAN_NETWORKS}
 
 #: top-level keys a network file may carry besides the network's arguments.
 DOCUMENT_KEYS = ("schema_version",)
@@ -90,6 +94,8 @@ __all__ = [
     "HardDC",
     "MoDL",
     "NETWORKS",
+    "NonCartesianMoDL",
+    "NonCartesianUnrolled",
     "ReconNetwork",
     "UNet",
     "Unrolled",

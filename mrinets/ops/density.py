@@ -55,7 +55,7 @@ def estimate_density(points, grid_shape, method="pipe", max_iter=20, tol=1e-4):
     size = int(np.prod(fine_shape))
     kernel = _Interpolator(points, fine_shape, width, beta)
     batch = tf.shape(points)[:-2]
-    num_points = points.shape[-2]
+    num_points = points.shape[-2] if points.shape[-2] is not None else tf.shape(points)[-2]
     indices = tf.reshape(kernel.indices, [-1, num_points, width**rank])
     weights = tf.reshape(kernel.weights, [-1, num_points, width**rank])
     count = tf.shape(indices)[0]

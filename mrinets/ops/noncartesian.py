@@ -188,7 +188,7 @@ def cg_sense_nc(
                              "(or pass `maps`). Received: density=None")
         maps = estimate_coil_maps_nc(kspace, operator, density, calibration_size)
     normal = operator.toeplitz() if normal is None else normal
-    lam = tf.cast(regularization * operator.num_points, kspace.dtype.real_dtype)
+    lam = regularization * tf.cast(operator.num_points, kspace.dtype.real_dtype)
     image = conjugate_gradient(
         lambda x: nc_sense_normal(x, maps, normal, regularization=lam),
         nc_sense_adjoint(kspace, maps, operator),

@@ -215,7 +215,7 @@ class NUFFTOperator:
         )
         self.deapodization = tf.constant(deapodization, self.dtype)
         self.pad = [(f // 2 - n // 2, f - n - (f // 2 - n // 2)) for n, f in zip(self.grid_shape, self.fine_shape)]
-        self.num_points = self.points.shape[-2]
+        self.num_points = self.points.shape[-2] if self.points.shape[-2] is not None else tf.shape(self.points)[-2]
         self.points_batch_rank = self.points.shape.rank - 2
         self.points_batch_shape = tf.shape(self.points)[:-2]
 
