@@ -77,15 +77,17 @@ def test_pipeline_batches_and_scale(files):
 SMALL_CNN = {"type": "CNN", "dtype": "complex64", "filters": 8, "depth": 2}
 
 
-@pytest.mark.parametrize("consistency,jit_compile", [
-    ("cg", False), ("gradient", False), pytest.param("cg", True, marks=pytest.mark.slow)])  # XLA: 10+ s to compile
-def test_unrolled_trains_saves_and_loads(files, tmp_path, consistency, jit_compile):
+# Tracing CG's while loop with its gradient takes ~10 s (XLA more), so the fast runs split the work.
+@pytest.mark.parametrize("consistency,mode", [
+    ("cg", "eager"), ("gradient", "graph"), pytest.param("cg", "xla", marks=pytest.mark.slow)])
+def test_unrolled_trains_saves_and_loads(files, tmp_path, consistency, mode):
     paths, *_ = files
     keras.utils.set_random_seed(0)
     model = networks.build({"type": "NonCartesianUnrolled", "rank": 2, "grid_shape": [N, N], "iterations": 1,
                             "regularizer": SMALL_CNN, "data_consistency": consistency, "cg_iterations": 2})
     dataset = nc.build_noncartesian_dataset(paths, batch_size=2, repeat=True)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", jit_compile=jit_compile)  # XLA or graph
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", run_eagerly=mode == "eager",
+                  jit_compile=mode == "xla")
     history = model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     inputs, target = next(iter(dataset))
