@@ -156,7 +156,7 @@ def cg_sense_nc(
     maps=None,
     normal=None,
     regularization=0.05,
-    max_iterations=10,
+    max_iterations=30,
     tolerance=1e-6,
     calibration_size=24,
     crop=None,
@@ -165,7 +165,9 @@ def cg_sense_nc(
     """Non-Cartesian CG-SENSE: solve ``(A^H A + lambda I) x = A^H y`` with conjugate gradients.
 
     ``A^H A`` is applied by Toeplitz embedding; ``lambda = regularization * M``, relative to the
-    diagonal of ``A^H A`` (``M`` samples, unit-RSS maps).
+    diagonal of ``A^H A`` (``M`` samples, unit-RSS maps). The defaults (0.05, 30 iterations: CG
+    without preconditioning converges in about that many) were chosen on the training split of the
+    built-in radial data (``prepare_radial_builtin``, 32 golden-angle spokes, 64 x 64).
 
     Args:
         kspace: `(batch, coils, M)` complex.
