@@ -106,3 +106,13 @@ def test_modl_config_round_trip_and_errors():
         networks.NonCartesianUnrolled(grid_shape=(16,))
     with pytest.raises(ValueError, match="argument `data_consistency`"):
         networks.NonCartesianUnrolled(grid_shape=(N, N), data_consistency="hard")
+
+
+@pytest.mark.slow
+def test_builtin_radial_data(tmp_path):
+    pytest.importorskip("nilearn")
+    folder = nc.prepare_radial_builtin(tmp_path, matrix=32, views=16, num_coils=4, slice_step=16)
+    train = nc.read_noncartesian(tmp_path / "train" / "mni152_radial_train.h5")
+    val = nc.read_noncartesian(tmp_path / "val" / "mni152_radial_val.h5")
+    assert folder == tmp_path and train["kspace"].shape[1:] == (4, 16 * 64) and train["matrix"] == (32, 32)
+    assert val["target"].shape[1:] == (32, 32) and len(val["kspace"]) >= 1

@@ -185,13 +185,13 @@ def build_noncartesian_dataset(files, batch_size=1, shuffle=False, seed=0, repea
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def prepare_radial_builtin(folder, matrix=64, views=48, num_coils=8, snr=40.0, slice_step=8, ordering="golden",
+def prepare_radial_builtin(folder, matrix=64, views=48, num_coils=8, snr=40.0, slice_step=4, ordering="golden",
                            seed=0):
     """Radial data from the built-in MNI152 anatomy: one file per split in ``folder`` (`train/`, `val/`).
 
     Slices on the 1 mm 240 x 240 grid are sampled by ``views`` radial spokes of a ``matrix`` grid
-    (readout oversampling 2, ``ordering``), with the train/validation split by slab of the
-    Cartesian built-in dataset. Returns ``folder``.
+    (readout oversampling 2, ``ordering``); validation is a slab of a fifth of the slices
+    (``mrinets.data.builtin.split_slab``, one-slice gaps). Returns ``folder``.
     """
     from mrinets.data.builtin import _axial_slices, load_mni152, split_slab
     from mrinets.ops.trajectories import radial_trajectory
@@ -199,7 +199,7 @@ def prepare_radial_builtin(folder, matrix=64, views=48, num_coils=8, snr=40.0, s
     slices = _axial_slices(load_mni152(), slice_step)
     trajectory = radial_trajectory(matrix, views, ordering=ordering, angle_range="full").reshape(-1, 2)
     density = estimate_density(trajectory, (matrix, matrix)).numpy()
-    train, val = split_slab(len(slices), max(1, len(slices) // 6), gap=1)
+    train, val = split_slab(len(slices), max(1, len(slices) // 5), gap=1)
     rng = np.random.default_rng(seed)
     for split, indices in (("train", train), ("val", val)):
         data = simulate_noncartesian(slices[indices], (matrix, matrix), trajectory, num_coils, snr, rng)
