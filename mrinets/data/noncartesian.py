@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
-from mrinets.data.fastmri import DataError
+from mrinets.errors import DataError
 from mrinets.data.simulate import birdcage_maps, noise_covariance, smooth_phase
 from mrinets.ops.density import estimate_density
 from mrinets.ops.fft import fftn_np, ifftn_np

@@ -16,9 +16,9 @@ import keras
 import tensorflow as tf
 
 from mrinets import ops
+from mrinets.arguments import check_positive_int, invalid_argument
 from mrinets.config import PositiveInt, Rank, Ref
-from mrinets.layers._base import invalid_argument
-from mrinets.networks._blocks import apply_image_network, check_positive_int, plain
+from mrinets.networks._blocks import apply_image_network, plain
 from mrinets.networks.recon import ReconNetwork
 
 NetworkRef = typing.Annotated[object, Ref("network", partial=True)]

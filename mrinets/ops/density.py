@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from mrinets.arguments import check_positive_int, invalid_argument
 from mrinets.ops.nufft import _Interpolator, _as_points, _check_grid_shape, kernel_parameters, oversampled_shape
 
 _METHODS = ("pipe", "jackson")
@@ -42,11 +43,8 @@ def estimate_density(points, grid_shape, method="pipe", max_iter=20, tol=1e-4):
         `(..., M)` float weights, ``points``' dtype.
     """
     if method not in _METHODS:
-        raise ValueError(f"Invalid value for argument `method`. Expected 'pipe' or 'jackson'. Received: method={method!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(
-            f"Invalid value for argument `max_iter`. Expected a strictly positive integer. Received: max_iter={max_iter!r}"
-        )
+        raise invalid_argument("method", "'pipe' or 'jackson'", method)
+    max_iter = check_positive_int(max_iter, "max_iter")
     points = tf.stop_gradient(_as_points(points))
     rank = int(points.shape[-1])
     grid_shape = _check_grid_shape(grid_shape, rank)

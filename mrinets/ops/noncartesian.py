@@ -16,6 +16,7 @@ density of ``estimate_density``, and CG-SENSE returns ``x`` on the same scale.
 import numpy as np
 import tensorflow as tf
 
+from mrinets.arguments import invalid_argument
 from mrinets.ops.cg import conjugate_gradient
 from mrinets.ops.fft import _as_complex
 from mrinets.ops.nufft import NUFFTOperator, ToeplitzOperator
@@ -24,10 +25,7 @@ from mrinets.ops.sense import center_crop, rss
 
 def _check_operator(operator):
     if not isinstance(operator, NUFFTOperator):
-        raise ValueError(
-            "Invalid value for argument `operator`. Expected a mrinets.ops.NUFFTOperator. "
-            f"Received: operator={operator!r}"
-        )
+        raise invalid_argument("operator", "a mrinets.ops.NUFFTOperator", operator)
     return operator
 
 
@@ -60,10 +58,7 @@ def nc_sense_normal(image, maps, normal, regularization=0.0):
         normal: ``operator.toeplitz()`` (a ``ToeplitzOperator``), computed once per trajectory.
     """
     if not isinstance(normal, ToeplitzOperator):
-        raise ValueError(
-            "Invalid value for argument `normal`. Expected a ToeplitzOperator (`operator.toeplitz()`). "
-            f"Received: normal={normal!r}"
-        )
+        raise invalid_argument("normal", "a ToeplitzOperator (`operator.toeplitz()`)", normal)
     image, maps = _as_complex(image, "image"), _as_complex(maps, "maps")
     coil_images = normal(maps * tf.expand_dims(image, -(normal.rank + 1)))
     out = tf.reduce_sum(tf.math.conj(maps) * coil_images, axis=-(normal.rank + 1))
@@ -81,10 +76,7 @@ def calibration_window(operator, calibration_size=24):
     """
     operator = _check_operator(operator)
     if isinstance(calibration_size, bool) or not isinstance(calibration_size, (int, float)) or calibration_size <= 0:
-        raise ValueError(
-            "Invalid value for argument `calibration_size`. Expected a strictly positive number of pixels. "
-            f"Received: calibration_size={calibration_size!r}"
-        )
+        raise invalid_argument("calibration_size", "a strictly positive number of pixels", calibration_size)
     scale = tf.constant([n / (2 * np.pi) for n in operator.grid_shape], operator.points.dtype)
     radius = tf.norm(operator.points * scale, axis=-1) / (calibration_size / 2)
     return tf.where(radius < 1, 0.54 + 0.46 * tf.cos(np.pi * radius), tf.zeros_like(radius))
@@ -140,8 +132,7 @@ def gridding_reconstruction(kspace, operator, density, maps=None, crop=None, ret
     kspace = _as_complex(kspace, "kspace")
     if maps is None:
         if return_complex:
-            raise ValueError("Invalid value for argument `maps`. Expected coil maps for return_complex=True. "
-                             "Received: maps=None")
+            raise invalid_argument("maps", "coil maps for return_complex=True", maps)
         image = rss(operator.adjoint(_weighted(kspace, density)), axis=-(operator.rank + 1))
     else:
         image = nc_sense_adjoint(kspace, maps, operator, density)
@@ -186,8 +177,7 @@ def cg_sense_nc(
     kspace = _as_complex(kspace, "kspace")
     if maps is None:
         if density is None:
-            raise ValueError("Invalid value for argument `density`. Expected weights to estimate coil maps "
-                             "(or pass `maps`). Received: density=None")
+            raise invalid_argument("density", "weights to estimate coil maps (or pass `maps`)", density)
         maps = estimate_coil_maps_nc(kspace, operator, density, calibration_size)
     normal = operator.toeplitz() if normal is None else normal
     lam = regularization * tf.cast(operator.num_points, kspace.dtype.real_dtype)

@@ -28,6 +28,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from mrinets.arguments import invalid_argument
+
 _TRANSFORM_TYPES = ("type_1", "type_2")
 _DIRECTIONS = ("forward", "backward")
 _COMPLEX = (tf.complex64, tf.complex128)
@@ -36,19 +38,15 @@ _IFFT = {2: tf.signal.ifft2d, 3: tf.signal.ifft3d}
 _OVERSAMPLING = 2.0
 
 
-def _invalid(name, expected, value):
-    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
-
-
 def _check_choice(value, name, choices):
     if value not in choices:
-        raise _invalid(name, f"one of {', '.join(map(repr, choices))}", value)
+        raise invalid_argument(name, f"one of {', '.join(map(repr, choices))}", value)
     return value
 
 
 def _check_tol(tol):
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 1e-15 <= tol < 1:
-        raise _invalid("tol", "a float in [1e-15, 1)", tol)
+        raise invalid_argument("tol", "a float in [1e-15, 1)", tol)
     return float(tol)
 
 
@@ -59,16 +57,16 @@ def _check_grid_shape(grid_shape, rank):
     except (TypeError, ValueError):
         valid = False
     if not valid:
-        raise _invalid("grid_shape", f"{rank} integers >= 2 (one per axis of `points`)", grid_shape)
+        raise invalid_argument("grid_shape", f"{rank} integers >= 2 (one per axis of `points`)", grid_shape)
     return shape
 
 
 def _as_points(points):
     points = tf.convert_to_tensor(points)
     if not points.dtype.is_floating or points.shape.rank is None or points.shape.rank < 2:
-        raise _invalid("points", "a real `(..., M, rank)` tensor", f"<{points.dtype.name} {points.shape}>")
+        raise invalid_argument("points", "a real `(..., M, rank)` tensor", f"<{points.dtype.name} {points.shape}>")
     if points.shape[-1] not in (2, 3):
-        raise _invalid("points", "a last axis of size 2 or 3 (the rank)", f"<shape {points.shape}>")
+        raise invalid_argument("points", "a last axis of size 2 or 3 (the rank)", f"<shape {points.shape}>")
     return points
 
 
@@ -197,7 +195,7 @@ class NUFFTOperator:
     def __init__(self, points, grid_shape, tol=1e-6, dtype=tf.complex64, fft_direction="forward"):
         self.dtype = tf.as_dtype(dtype)
         if self.dtype not in _COMPLEX:
-            raise _invalid("dtype", "complex64 or complex128", self.dtype.name)
+            raise invalid_argument("dtype", "complex64 or complex128", self.dtype.name)
         self.fft_direction = _check_choice(fft_direction, "fft_direction", _DIRECTIONS)
         self.tol = _check_tol(tol)
         # A fixed trajectory: no gradient with respect to the points here (``nufft`` has one).
@@ -355,14 +353,14 @@ def nufft(source, points, grid_shape=None, transform_type="type_2", fft_directio
     rank = int(points.shape[-1])
     if transform_type == "type_2":
         if source.shape.rank is None or source.shape.rank < rank:
-            raise _invalid("source", f"a `(..., *grid_shape)` tensor with at least {rank} dimensions",
+            raise invalid_argument("source", f"a `(..., *grid_shape)` tensor with at least {rank} dimensions",
                            f"<shape {source.shape}>")
         source_grid = tuple(source.shape[-rank:])
         if grid_shape is not None and tuple(grid_shape) != source_grid:
-            raise _invalid("grid_shape", f"None or the trailing shape of `source`, {source_grid}", grid_shape)
+            raise invalid_argument("grid_shape", f"None or the trailing shape of `source`, {source_grid}", grid_shape)
         grid_shape = source_grid
     elif grid_shape is None:
-        raise _invalid("grid_shape", "the output grid shape for a type-1 transform", grid_shape)
+        raise invalid_argument("grid_shape", "the output grid shape for a type-1 transform", grid_shape)
     grid_shape = _check_grid_shape(grid_shape, rank)
     return _nufft(source, points, grid_shape, transform_type, fft_direction, tol)
 

@@ -6,30 +6,22 @@ pairs with grid axis ``d`` of ``mrinets.ops.nufft``); reshape to `(M, rank)` for
 
 import numpy as np
 
+from mrinets.arguments import check_positive_int, invalid_argument
+
 _GOLDEN_RATIO = (1 + np.sqrt(5)) / 2
 _ORDERINGS = ("linear", "golden", "tiny", "sorted_golden", "sorted_tiny")
 _ANGLE_RANGES = {"full": 2 * np.pi, "half": np.pi}
 
 
-def _invalid(name, expected, value):
-    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise _invalid(name, "a strictly positive integer", value)
-    return int(value)
-
-
 def _positive_float(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise _invalid(name, "a strictly positive number", value)
+        raise invalid_argument(name, "a strictly positive number", value)
     return float(value)
 
 
 def _readout(base_resolution, readout_os):
     """`(samples,)` radii of a spoke through the centre: ``(i - samples / 2) * 2 pi / samples``."""
-    samples = int(round(_positive_int(base_resolution, "base_resolution") * _positive_float(readout_os, "readout_os")))
+    samples = int(round(check_positive_int(base_resolution, "base_resolution") * _positive_float(readout_os, "readout_os")))
     return (np.arange(samples) - samples // 2) * (2 * np.pi / samples)
 
 
@@ -40,12 +32,12 @@ def radial_angles(views, ordering="linear", angle_range="full", tiny_number=7):
     degrees for the half range), "tiny" (tiny golden angles ``range / (phi + tiny_number - 1)``,
     Wundrak et al. 2016), and "sorted_golden"/"sorted_tiny" (the same angles sorted).
     """
-    views = _positive_int(views, "views")
+    views = check_positive_int(views, "views")
     if ordering not in _ORDERINGS:
-        raise _invalid("ordering", f"one of {', '.join(map(repr, _ORDERINGS))}", ordering)
+        raise invalid_argument("ordering", f"one of {', '.join(map(repr, _ORDERINGS))}", ordering)
     if angle_range not in _ANGLE_RANGES:
-        raise _invalid("angle_range", "'full' or 'half'", angle_range)
-    tiny_number = _positive_int(tiny_number, "tiny_number")
+        raise invalid_argument("angle_range", "'full' or 'half'", angle_range)
+    tiny_number = check_positive_int(tiny_number, "tiny_number")
     extent = _ANGLE_RANGES[angle_range]
     index = np.arange(views)
     if ordering == "linear":
@@ -86,15 +78,15 @@ def spiral_trajectory(base_resolution, views, density_exponent=2.0, acceleration
         float32 `(views, samples, 2)`; by default ``samples`` spaces the readout at about half the
         Nyquist distance.
     """
-    base_resolution = _positive_int(base_resolution, "base_resolution")
-    views = _positive_int(views, "views")
+    base_resolution = check_positive_int(base_resolution, "base_resolution")
+    views = check_positive_int(views, "views")
     exponent = _positive_float(density_exponent, "density_exponent")
     acceleration = _positive_float(acceleration, "acceleration")
     turns = exponent * base_resolution / (2 * views * acceleration)
     if samples is None:
         length = 2 * np.pi**2 * turns / (exponent + 1) + np.pi  # arc length plus the radial run
         samples = int(np.ceil(2 * length / (2 * np.pi / base_resolution)))
-    samples = _positive_int(samples, "samples")
+    samples = check_positive_int(samples, "samples")
     t = np.arange(samples) / samples
     phase = 2 * np.pi * (turns * t[None, :] + np.arange(views)[:, None] / views)
     radius = np.pi * t**exponent
@@ -108,7 +100,7 @@ def stack_of_stars_trajectory(base_resolution, views, partitions, ordering="line
     Returns:
         float32 `(partitions, views, samples, 3)`; coordinate 2 is kz ``(p - partitions // 2) 2 pi / partitions``.
     """
-    partitions = _positive_int(partitions, "partitions")
+    partitions = check_positive_int(partitions, "partitions")
     spokes = radial_trajectory(base_resolution, views, ordering, angle_range, readout_os, tiny_number)
     kz = (np.arange(partitions) - partitions // 2) * (2 * np.pi / partitions)
     spokes = np.broadcast_to(spokes, (partitions,) + spokes.shape)
@@ -127,7 +119,7 @@ def kooshball_trajectory(base_resolution, views, readout_os=2.0):
         float32 `(views, samples, 3)`.
     """
     radii = _readout(base_resolution, readout_os)
-    views = _positive_int(views, "views")
+    views = check_positive_int(views, "views")
     # The golden means of the 3D Fibonacci lattice: the real eigenvector of [[0, 1, 0], [0, 0, 1], [1, 0, 1]].
     values, vectors = np.linalg.eig(np.array([[0, 1, 0], [0, 0, 1], [1, 0, 1]], dtype=float))
     vector = np.real(vectors[:, np.argmax(np.real(values))])
