@@ -24,8 +24,9 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
-from mrinets.errors import DataError
+from mrinets.arguments import invalid_argument
 from mrinets.data.simulate import birdcage_maps, noise_covariance, smooth_phase
+from mrinets.errors import DataError
 from mrinets.ops.density import estimate_density
 from mrinets.ops.fft import fftn_np, ifftn_np
 from mrinets.ops.noncartesian import gridding_reconstruction
@@ -55,12 +56,11 @@ def simulate_noncartesian(images, matrix, trajectory, num_coils=8, snr=40.0, rng
     rng = np.random.default_rng(0) if rng is None else rng
     images = np.asarray(images, np.float64)
     if images.ndim != 3:
-        raise ValueError(f"Invalid value for argument `images`. Expected (slices, H, W). Received: shape={images.shape}")
+        raise invalid_argument("images", "a (slices, H, W) array", f"<shape {images.shape}>")
     fine = images.shape[1:]
     matrix = tuple(int(m) for m in matrix)
     if len(matrix) != 2 or any(m < 2 or m > f for m, f in zip(matrix, fine)):
-        raise ValueError(f"Invalid value for argument `matrix`. Expected two sizes in [2, {fine}]. Received: "
-                         f"matrix={matrix}")
+        raise invalid_argument("matrix", f"two sizes in [2, {fine}]", matrix)
     trajectory = np.asarray(trajectory, np.float64)
     ratio = np.array([m / f for m, f in zip(matrix, fine)])
     operator = NUFFTOperator(trajectory * ratio, fine, tol=1e-6, dtype=tf.complex128)
@@ -92,8 +92,8 @@ def write_noncartesian_h5(path, kspace, trajectory, matrix, density=None, target
     kspace = np.asarray(kspace, np.complex64)
     trajectory = np.asarray(trajectory, np.float32)
     if kspace.ndim != 3 or trajectory.ndim != 2 or trajectory.shape[0] != kspace.shape[-1]:
-        raise ValueError(f"Invalid value for argument `kspace`/`trajectory`. Expected (slices, coils, M) and (M, rank). "
-                         f"Received: kspace.shape={kspace.shape}, trajectory.shape={trajectory.shape}")
+        raise invalid_argument("trajectory", f"(M, rank) with M = {kspace.shape[-1]} for kspace (slices, coils, M) "
+                               f"{kspace.shape}", f"<shape {trajectory.shape}>")
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=directory)
