@@ -161,7 +161,8 @@ def cmd_data_prepare(args):
 
 def add_prepare_arguments(parser):
     """Add the ``mrinets data prepare`` options to an ``argparse`` parser."""
-    parser.add_argument("name", nargs="?", default="mni152", choices=["mni152", "shepp_logan"], help="dataset to prepare")
+    parser.add_argument("name", nargs="?", default="mni152",
+                        help="dataset to prepare: mni152 (default), shepp_logan or a plugin's (`mrinets layers --kind dataset`)")
     parser.add_argument("--cache-dir", default=None, help="cache folder (default $MRINETS_CACHE or ~/.cache/mrinets)")
     parser.add_argument("--matrix", type=int, default=None, help="k-space matrix size")
     parser.add_argument("--coils", type=int, default=None, help="number of coils")

@@ -26,7 +26,8 @@ KIND_PAGES = {
     "activation": ("Activations", "Complex activations, usable as `activation: name` (Keras' own names work too)."),
     "initializer": ("Initializers", "Complex initializers, usable as `kernel_initializer: name`."),
     "metric": ("Metrics", "Evaluation metrics (`registry.get(\"metric\", name)`)."),
-    "dataset": ("Datasets", "Dataset builders (`registry.get(\"dataset\", name)`)."),
+    "dataset": ("Datasets", "Dataset builders (`registry.get(\"dataset\", name)`); those mrinets prepares are a training config's `data.builtin`."),
+    "schedule": ("Learning-rate schedules", "The training config's `optimizer.schedule: {type: ...}`."),
 }
 
 

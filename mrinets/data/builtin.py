@@ -23,6 +23,7 @@ import sys
 import numpy as np
 
 from mrinets.arguments import check_int
+from mrinets.data.prepared import PreparedDataset
 from mrinets.data.simulate import simulate_multicoil, write_fastmri_h5
 
 VERSION = 2
@@ -224,12 +225,6 @@ def prepare_shepp_logan(cache_dir=None, matrix=32, num_coils=4, num_slices=4, sn
     return root
 
 
-def _split_path(root, split):
-    if split not in ("train", "val"):
-        raise ValueError(f"Invalid value for argument `split`. Expected 'train' or 'val'. Received: split={split!r}")
-    return os.path.join(root, split)
-
-
 def fastmri_dataset(path, **kwargs):
     """Registered as ``fastmri``: ``build_dataset(path, **kwargs)`` over fastMRI-layout files."""
     from mrinets.data.pipeline import build_dataset
@@ -237,24 +232,30 @@ def fastmri_dataset(path, **kwargs):
     return build_dataset(path, **kwargs)
 
 
-def mni152_dataset(split="train", cache_dir=None, matrix=128, num_coils=8, **kwargs):
-    """Registered as ``mni152``: prepare (once) and read the built-in data; ``kwargs`` go to
-    ``build_dataset`` (e.g. ``mask``, ``batch_size``, ``shuffle``)."""
-    from mrinets.data.pipeline import build_dataset
-
-    root = prepare_builtin(cache_dir=cache_dir, matrix=matrix, num_coils=num_coils, progress=True)
-    return build_dataset(_split_path(root, split), **kwargs)
-
-
-def shepp_logan_dataset(split="train", cache_dir=None, matrix=32, num_coils=4, **kwargs):
-    """Registered as ``shepp_logan``: the tiny phantom set through ``build_dataset``."""
-    from mrinets.data.pipeline import build_dataset
-
-    root = prepare_shepp_logan(cache_dir=cache_dir, matrix=matrix, num_coils=num_coils)
-    return build_dataset(_split_path(root, split), **kwargs)
+#: The built-in plugin's datasets; one line adds a dataset prepared into the cache.
+DATASETS = {
+    "fastmri": fastmri_dataset,
+    "mni152": PreparedDataset(prepare_builtin),
+    "shepp_logan": PreparedDataset(prepare_shepp_logan),
+}
 
 
-DATASETS = {"fastmri": fastmri_dataset, "mni152": mni152_dataset, "shepp_logan": shepp_logan_dataset}
+def prepared_dataset(name):
+    """The registered ``PreparedDataset`` called ``name``.
+
+    Raises:
+        UnknownNameError: no dataset ``name`` (with a did-you-mean), or one mrinets cannot prepare.
+    """
+    from mrinets import registry
+
+    dataset = registry.get("dataset", name)
+    if not isinstance(dataset, PreparedDataset):
+        preparable = [n for n in registry.names("dataset") if isinstance(registry.get("dataset", n), PreparedDataset)]
+        raise registry.UnknownNameError(
+            f"The dataset {name!r} reads files that exist; it is not prepared by mrinets. "
+            f"Datasets it prepares: {', '.join(preparable)}."
+        )
+    return dataset
 
 
 def prepare_command(args):
@@ -269,11 +270,6 @@ def prepare_command(args):
         kwargs["matrix"] = args.matrix
     if getattr(args, "coils", None):
         kwargs["num_coils"] = args.coils
-    if name == "mni152":
-        root = prepare_builtin(**kwargs)
-    elif name == "shepp_logan":
-        root = prepare_shepp_logan(**kwargs)
-    else:
-        raise ValueError(f"Invalid value for argument `name`. Expected 'mni152' or 'shepp_logan'. Received: name={name!r}")
+    root = prepared_dataset(name).prepare(**kwargs)
     print(root)
     return 0

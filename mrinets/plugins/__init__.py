@@ -76,6 +76,13 @@ def register_data_consistency(register):
 
 
 @hookimpl
+def register_schedules(register):
+    from mrinets.train.optimization import SCHEDULES
+
+    _register_table(register, SCHEDULES)
+
+
+@hookimpl
 def register_losses(register):
     from mrinets.train.losses import LOSSES
 

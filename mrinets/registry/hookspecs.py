@@ -20,6 +20,7 @@ HOOK_KINDS = {
     "register_metrics": "metric",
     "register_masks": "mask",
     "register_datasets": "dataset",
+    "register_schedules": "schedule",
 }
 
 
@@ -66,3 +67,9 @@ def register_masks(register):
 @hookspec
 def register_datasets(register):
     """Register dataset builders."""
+
+
+@hookspec
+def register_schedules(register):
+    """Register learning-rate schedules ``f(learning_rate, total_steps, warmup_steps, decay_steps, alpha, decay_rate)``
+    (the ``optimizer.schedule`` keys) returning a rate or a Keras ``LearningRateSchedule``."""

@@ -5,23 +5,19 @@ import warnings
 
 import tensorflow as tf
 
-from mrinets.data import build_dataset, builtin
-from mrinets.errors import UsageError
+from mrinets import config
+from mrinets.data import build_dataset
 
 
 def data_paths(cfg):
-    """``(train_path, val_path)`` of the config's data section (prepares built-in data once)."""
+    """``(train_path, val_path)`` of the config's data section (prepares the ``data.builtin`` dataset once)."""
     data = cfg["data"]
     if data["path"]:
         return data["path"], data["val_path"]
-    options = dict(data["options"] or {})
-    prepare = {"mni152": builtin.prepare_builtin, "shepp_logan": builtin.prepare_shepp_logan}[data["builtin"]]
-    if data["builtin"] == "mni152":
-        options.setdefault("progress", True)
-    try:
-        root = prepare(cache_dir=data["cache_dir"], **options)
-    except TypeError as error:
-        raise UsageError(f"data.options: {error}") from error
+    dataset = config.resolve(data.dataset)  # validated with the config: not validated again
+    prepare = config.Spec(dataset.kind, dataset.name, dataset.obj.prepare, dataset.kwargs, path=dataset.path,
+                          line=dataset.line, source=dataset.source)
+    root = prepare(cache_dir=data["cache_dir"])
     return os.path.join(root, "train"), os.path.join(root, "val")
 
 

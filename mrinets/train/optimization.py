@@ -6,7 +6,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mrinets.train.schema import SCHEDULES, optimizer_class
+from mrinets import config
+from mrinets.train.schema import optimizer_class
+
+#: The decays of ``Schedule``; each is also a registered schedule of that name.
+DECAYS = ("constant", "cosine", "exponential")
 
 
 @keras.saving.register_keras_serializable(package="mrinets")
@@ -21,19 +25,17 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, learning_rate, decay="constant", warmup_steps=0, total_steps=1, decay_steps=None,
                  alpha=0.0, decay_rate=0.5):
-        if decay not in SCHEDULES:
-            raise ValueError(f"Invalid value for argument `decay`. Expected one of {SCHEDULES}. Received: decay={decay!r}")
+        if decay not in DECAYS:
+            raise ValueError(f"Invalid value for argument `decay`. Expected one of {DECAYS}. Received: decay={decay!r}")
         self.learning_rate, self.decay, self.warmup_steps = float(learning_rate), decay, int(warmup_steps or 0)
         self.total_steps, self.decay_steps = int(total_steps), decay_steps
         self.alpha, self.decay_rate = float(alpha), float(decay_rate)
 
     @staticmethod
     def build(learning_rate, spec, total_steps):
-        """From the ``optimizer.schedule`` section: a ``Schedule``, or the plain ``learning_rate`` when it is constant."""
-        if spec["type"] == "constant" and not spec["warmup_steps"]:
-            return learning_rate
-        return Schedule(learning_rate, spec["type"], spec["warmup_steps"], total_steps, spec["decay_steps"],
-                        spec["alpha"], spec["decay_rate"])
+        """From an ``optimizer.schedule`` mapping: its registered schedule called with the run's numbers."""
+        arguments = {key: value for key, value in spec.items() if key != "type"}
+        return SCHEDULES[spec["type"]](learning_rate, total_steps, **arguments)
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
@@ -57,11 +59,29 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
                 "decay_rate": self.decay_rate}
 
 
+def _schedule(decay):
+    def schedule(learning_rate, total_steps, warmup_steps=0, decay_steps=None, alpha=0.0, decay_rate=0.5):
+        if decay == "constant" and not warmup_steps:
+            return learning_rate
+        return Schedule(learning_rate, decay, warmup_steps, total_steps, decay_steps, alpha, decay_rate)
+
+    schedule.__name__ = schedule.__qualname__ = decay
+    schedule.__doc__ = (
+        f"The {decay!r} ``Schedule`` (the plain ``learning_rate`` when constant without warm-up); every "
+        "built-in schedule takes the same arguments, so changing `type` alone keeps a config valid."
+    )
+    return schedule
+
+
+#: The built-in schedules: ``name(learning_rate, total_steps, **arguments)`` -> a rate or a ``Schedule``.
+SCHEDULES = {decay: _schedule(decay) for decay in DECAYS}
+
+
 def build_optimizer(cfg, total_steps):
     """The Keras optimizer of the ``optimizer`` section (wrapped for loss scaling under mixed_float16)."""
     section = dict(cfg["optimizer"])
     cls = optimizer_class(section.pop("type"))
-    lr = Schedule.build(section.pop("learning_rate"), section.pop("schedule"), total_steps)
+    lr = config.build(section.pop("schedule"), learning_rate=section.pop("learning_rate"), total_steps=total_steps)
     kwargs = {k: v for k, v in section.items() if v is not None}
     optimizer = cls(learning_rate=lr, **kwargs)
     if cfg["train"]["precision"] == "mixed_float16":

@@ -19,8 +19,10 @@ from mrinets.errors import did_you_mean
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("one_device", "mirrored", "multi_worker")
-BUILTIN_DATA = ("mni152", "shepp_logan")
-SCHEDULES = ("constant", "cosine", "exponential")
+#: ``data.builtin``: a registered dataset mrinets prepares (``PreparedDataset``); ``data.options`` are its arguments.
+DATASET_REF = Ref("dataset", build="config", partial=True)
+#: ``optimizer.schedule``: a registered schedule, called with the run's ``learning_rate`` and ``total_steps``.
+SCHEDULE_REF = Ref("schedule", build="config", partial=("learning_rate", "total_steps"))
 
 #: Optimizer constructor arguments the ``optimizer`` section handles itself.
 _OPTIMIZER_OWN = ("type", "learning_rate", "schedule")
@@ -54,7 +56,7 @@ def _check_probability(value):
 
 
 SCHEDULE_FIELDS = {
-    "type": Field(str, choices=SCHEDULES, default="constant", doc="learning-rate schedule"),
+    "type": Field(str, default="constant", doc="learning-rate schedule: constant, cosine, exponential or a plugin's"),
     "warmup_steps": Field(int, min=0, default=0, doc="linear warm-up from 0 over this many steps"),
     "alpha": Field(float, min=0, default=0.0, doc="cosine: final learning rate as a fraction of the initial one"),
     "decay_steps": Field(int, positive=True, nullable=True, default=None,
@@ -79,7 +81,8 @@ TRAIN_FIELDS = {
 }
 
 DATA_FIELDS = {
-    "builtin": Field(str, choices=BUILTIN_DATA, default="mni152", doc="built-in dataset when `path` is not given"),
+    "builtin": Field(ref=DATASET_REF, default="mni152",
+                     doc="dataset mrinets prepares when `path` is not given: mni152, shepp_logan or a plugin's"),
     "options": Field(dict, default=None, doc="arguments of the built-in dataset's preparation (matrix, num_coils, ...)"),
     "path": Field(str, default=None, doc="folder, glob or file of fastMRI-layout h5 files for training"),
     "val_path": Field(str, default=None, doc="validation files (needed with `path`)"),
@@ -151,8 +154,49 @@ def _check_optimizer_arguments(cfg, problems):
                                     config.line_of(section, key)))
 
 
+def _node(value, ref, path, problems, source):
+    """``value`` validated as a ``{type: ...}`` node of ``ref`` at ``path`` (None after a problem)."""
+    try:
+        return config.validate_node(value, ref, source=source, path=path)
+    except ConfigError as error:
+        problems.extend(error.problems)
+        return None
+
+
+def _dataset_node(data, problems, source):
+    """The validated ``{type: data.builtin, **data.options}`` node of the dataset to prepare (None with ``path``).
+
+    ``data.builtin`` is left as the dataset's name; arguments given as ``builtin: {type: name, ...}``
+    move into ``data.options``, so the resolved config reads as before.
+    """
+    from mrinets.data.prepared import PreparedDataset
+
+    builtin = data["builtin"]
+    data["builtin"] = builtin["type"]
+    given = {key: value for key, value in builtin.items() if key != "type"}
+    if given:
+        options = config.ConfigDict({**given, **(data["options"] or {})})
+        options.lines = {**{key: builtin.lines.get(key) for key in given}, **getattr(data["options"], "lines", {})}
+        options.line = builtin.line
+        data["options"] = options
+    if data["path"]:
+        return None
+    if not isinstance(builtin.entry.obj, PreparedDataset):
+        problems.append(Problem(("data", "builtin"), f"dataset {builtin['type']!r} reads existing files (give `data.path`"
+                                f" and `data.val_path`), mrinets does not prepare it", config.line_of(data, "builtin")))
+        return None
+    node = config.ConfigDict(type=builtin["type"], **(data["options"] or {}))
+    node.lines = {"type": config.line_of(data, "builtin"), **getattr(data["options"], "lines", {})}
+    node.line = getattr(data["options"], "line", None) or config.line_of(data, "builtin")
+    return _node(node, DATASET_REF, ("data", "options"), problems, source)
+
+
 def validate_config(document, source=None):
     """Validate a loaded training document; return the resolved ``ConfigDict``.
+
+    ``cfg["optimizer"]["schedule"]`` is a validated schedule node and ``cfg["data"].dataset`` the
+    validated ``{type: data.builtin, **data.options}`` node (None with ``data.path``): both are
+    built by ``config.build`` without a second validation.
 
     Raises:
         ConfigError: every problem, each with its YAML path and line.
@@ -162,6 +206,9 @@ def validate_config(document, source=None):
     cfg = config.validate(document, SCHEMA, source=source)
     problems = []
     train, data = cfg["train"], cfg["data"]
+    data.dataset = _dataset_node(data, problems, source)
+    cfg["optimizer"]["schedule"] = _node(cfg["optimizer"]["schedule"], SCHEDULE_REF, ("optimizer", "schedule"), problems,
+                                         source)
     if train["steps"] is not None and train["epochs"] is not None:
         problems.append(Problem(("train", "epochs"), "give `train.steps` or `train.epochs`, not both",
                                 config.line_of(train, "epochs")))
