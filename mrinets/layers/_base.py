@@ -165,6 +165,9 @@ class ComplexLayer(keras.layers.Layer):
     """
 
     channel_axis = -1
+    #: Arguments a specialization fixes (``{"rank": 2}`` in Conv2D, ``{"statistics": "instance", ...}``):
+    #: not accepted by its constructor, left out of its ``get_config`` and of the config language.
+    fixed_arguments = {}
 
     def __init__(self, *, stacked=False, dtype=None, **kwargs):
         policy_dtype, complex_dtype = _split_dtype(dtype)
@@ -173,6 +176,12 @@ class ComplexLayer(keras.layers.Layer):
         if stacked and complex_dtype is None:
             raise invalid_argument("stacked", "False for a real layer (set dtype='complex64' to make it complex)", stacked)
         self.stacked = bool(stacked)
+
+    def _without_fixed_arguments(self, config):
+        """``config`` (a ``get_config`` dict) less the ``fixed_arguments``."""
+        for key in self.fixed_arguments:
+            config.pop(key, None)
+        return config
 
     @property
     def is_complex(self):

@@ -62,8 +62,6 @@ class ComplexConv(ComplexLayer):
     """
 
     transpose = False
-    #: Arguments a specialization fixes (``{"rank": 2}`` in Conv2D): not accepted, not in ``get_config``.
-    fixed_arguments = {}
 
     def __init__(
         self,
@@ -225,9 +223,7 @@ class ComplexConv(ComplexLayer):
         })
         if self.transpose:
             config.pop("groups")
-        for key in self.fixed_arguments:
-            config.pop(key)
-        return config
+        return self._without_fixed_arguments(config)
 
 
 @keras.saving.register_keras_serializable(package="mrinets")

@@ -62,8 +62,6 @@ class ComplexNormalization(ComplexLayer):
     Input: any shape with ``axis`` holding C channels; output: the same shape.
     """
 
-    #: Arguments a specialization fixes (left out of its config and of the config language).
-    fixed_arguments = {}
 
     def __init__(self, statistics="batch", axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__(**kwargs)
@@ -170,9 +168,7 @@ class ComplexNormalization(ComplexLayer):
                        "epsilon": self.epsilon, "center": self.center, "scale": self.scale})
         if self.statistics != "batch":
             config.pop("momentum")
-        for key in self.fixed_arguments:
-            config.pop(key, None)
-        return config
+        return self._without_fixed_arguments(config)
 
 
 @keras.saving.register_keras_serializable(package="mrinets")

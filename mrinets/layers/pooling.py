@@ -44,8 +44,6 @@ class ComplexPooling(ComplexLayer):
     Input ``(batch, *spatial, C)`` (channels_last); output ``(batch, *pooled, C)``.
     """
 
-    #: Arguments a specialization fixes (``{"rank": 2, "pool_mode": "max"}``): not accepted, not in ``get_config``.
-    fixed_arguments = {}
 
     def __init__(self, rank, pool_mode, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -109,9 +107,7 @@ class ComplexPooling(ComplexLayer):
         config = super().get_config()
         config.update({"rank": self.rank, "pool_mode": self.pool_mode, "pool_size": self.pool_size,
                        "strides": self.strides, "padding": self.padding, "data_format": self.data_format})
-        for key in self.fixed_arguments:
-            config.pop(key)
-        return config
+        return self._without_fixed_arguments(config)
 
 
 @keras.saving.register_keras_serializable(package="mrinets")
@@ -128,8 +124,6 @@ class UpSampling(ComplexLayer):
     Input ``(batch, *spatial, C)``; output ``(batch, *(spatial * size), C)``.
     """
 
-    #: Arguments a specialization fixes (``{"rank": 2}``): not accepted, not in ``get_config``.
-    fixed_arguments = {}
 
     def __init__(self, rank, size=2, data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
@@ -160,9 +154,7 @@ class UpSampling(ComplexLayer):
         config = super().get_config()
         config.update({"rank": self.rank, "size": self.size, "data_format": self.data_format,
                        "interpolation": self.interpolation})
-        for key in self.fixed_arguments:
-            config.pop(key)
-        return config
+        return self._without_fixed_arguments(config)
 
 
 @keras.saving.register_keras_serializable(package="mrinets")
