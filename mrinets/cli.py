@@ -142,6 +142,8 @@ def cmd_init(args):
     from mrinets.train import documents
     from mrinets.train.checkpoint import atomic_write_text
 
+    if documents.shipped_config(args.name) is None:
+        _quiet_tensorflow_import()  # a network's starter reads the registry
     file_name, text = documents.starter(args.name)
     path = args.output or file_name
     if os.path.exists(path) and not args.force:
@@ -208,7 +210,7 @@ def build_parser():
     init.add_argument("name", help="a shipped config (unet2d, varnet, ...) or a network type (UNet, VarNet, ...)")
     init.add_argument("--output", help="file to write (default: NAME.yaml here)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    init.set_defaults(run=cmd_init)
+    init.set_defaults(run=cmd_init, needs_tensorflow=False)  # a shipped config's starter needs no registry
 
     data = commands.add_parser("data", help="datasets")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)

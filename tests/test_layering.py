@@ -18,7 +18,7 @@ ORDER = (
     ("config",),
     ("registry",),
     ("layers", "ops", "metrics", "configs"),
-    ("errors", "arguments", "_version"),  # leaves: the error family, argument checks, the version
+    ("errors", "arguments", "_version", "cache"),  # leaves: the error family, argument checks, the version, the cache folder
 )
 LEVEL = {package: level for level, packages in enumerate(ORDER) for package in packages}
 
@@ -100,6 +100,15 @@ def test_help_does_not_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "False False"
+
+
+def test_init_of_a_shipped_config_does_not_import_tensorflow(tmp_path):
+    code = ("import runpy, sys\nsys.argv = ['mrinets', 'init', 'unet2d', '--output', sys.argv[1]]\ntry:\n"
+            "    runpy.run_module('mrinets', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "u.yaml")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False False" and (tmp_path / "u.yaml").read_text().startswith("# yaml")
 
 
 def test_layers_with_builtin_names_load_no_plugin():

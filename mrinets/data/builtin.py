@@ -23,22 +23,12 @@ import sys
 import numpy as np
 
 from mrinets.arguments import check_int
+from mrinets.cache import default_cache_dir
 from mrinets.data.prepared import PreparedDataset
 from mrinets.data.simulate import simulate_multicoil, write_fastmri_h5
 
 VERSION = 2
 FINE_GRID = 240  # 1 mm grid (240 mm FOV) on which k-space is computed before truncation
-
-
-def default_cache_dir(path=None):
-    """The cache folder: ``path``, else ``$MRINETS_CACHE``, else ``$XDG_CACHE_HOME/mrinets`` or ``~/.cache/mrinets``."""
-    if path:
-        return os.path.abspath(os.path.expanduser(os.fspath(path)))
-    env = os.environ.get("MRINETS_CACHE")
-    if env:
-        return os.path.abspath(os.path.expanduser(env))
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "mrinets")
 
 
 class _Progress:

@@ -21,7 +21,7 @@ SHIPPED_SCHEMA_PATH = "~/.cache/mrinets/" + SCHEMA_NAME
 def schema_path():
     """Where ``mrinets schema`` writes the schema by default: ``SCHEMA_NAME`` in the cache folder
     (``$MRINETS_CACHE``, else ``$XDG_CACHE_HOME/mrinets`` or ``~/.cache/mrinets``)."""
-    from mrinets.data.builtin import default_cache_dir
+    from mrinets.cache import default_cache_dir
 
     return os.path.join(default_cache_dir(), SCHEMA_NAME)
 
@@ -72,6 +72,13 @@ def _network_starter(name):
     return "\n".join(lines) + "\n"
 
 
+def shipped_config(name):
+    """The shipped config called ``name`` (case-insensitive), or None; needs no registry (no TensorFlow)."""
+    from mrinets import configs
+
+    return {n.lower(): n for n in configs.names()}.get(name.lower())
+
+
 def starter(name):
     """``(file name, YAML text)`` of a commented starter config for ``name``.
 
@@ -85,15 +92,15 @@ def starter(name):
     """
     from mrinets import configs, registry
 
-    shipped = {n.lower(): n for n in configs.names()}
-    networks = {n.lower(): n for n in registry.names("network")}
-    if name.lower() in shipped:
-        file_name = shipped[name.lower()] + ".yaml"
+    shipped = shipped_config(name)
+    if shipped:
+        file_name = shipped + ".yaml"
         with open(os.path.join(configs.FOLDER, file_name)) as handle:
             text = handle.read()
         lines = text.splitlines(keepends=True)
         body = lines[1:] if lines and lines[0].startswith(SCHEMA_LINE) else lines
         return file_name, SCHEMA_LINE + schema_path() + "\n" + "".join(body)
+    networks = {n.lower(): n for n in registry.names("network")}
     if name.lower() in networks:
         file_name = name.lower() + ".yaml"
         return file_name, SCHEMA_LINE + schema_path() + "\n" + _network_starter(networks[name.lower()])
