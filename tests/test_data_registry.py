@@ -1,10 +1,12 @@
 """Datasets and learning-rate schedules go through the registry: a config names them, validation checks them."""
 
+import argparse
 import os
 
 import pytest
 
-from mrinets import config, registry
+from mrinets import cli, config, registry
+from mrinets.data.builtin import prepare_command
 from mrinets.data.prepared import PreparedDataset
 from mrinets.train.datasets import data_paths
 from mrinets.train.optimization import Schedule, build_optimizer
@@ -93,3 +95,13 @@ def test_the_schedule_is_built_from_the_validated_node(plugin):
     assert schedule.get_config()["decay"] == "cosine" and schedule.get_config()["total_steps"] == 110
     cfg = load_config(_config("  builtin: shepp_logan", schedule="{type: half}"))
     assert float(build_optimizer(cfg, total_steps=10).learning_rate) == pytest.approx(5e-4)
+
+
+def test_data_prepare_resolves_the_name_through_the_registry(plugin, tmp_path, capsys):
+    parser = cli.add_prepare_arguments(argparse.ArgumentParser())
+    assert prepare_command(parser.parse_args(["tiny", "--cache-dir", str(tmp_path), "--matrix", "16"])) == 0
+    assert capsys.readouterr().out.strip() == os.path.join(str(tmp_path), "tiny-16-1")
+    with pytest.raises(registry.UnknownNameError, match=r"Unknown dataset 'mni15'\. Did you mean: mni152\?"):
+        prepare_command(parser.parse_args(["mni15"]))
+    with pytest.raises(registry.UnknownNameError, match=r"dataset 'fastmri' reads existing files.*prepares: .*tiny"):
+        prepare_command(parser.parse_args(["fastmri"]))

@@ -242,8 +242,8 @@ def prepared_dataset(name):
     if not isinstance(dataset, PreparedDataset):
         preparable = [n for n in registry.names("dataset") if isinstance(registry.get("dataset", n), PreparedDataset)]
         raise registry.UnknownNameError(
-            f"The dataset {name!r} reads files that exist; it is not prepared by mrinets. "
-            f"Datasets it prepares: {', '.join(preparable)}."
+            f"dataset {name!r} reads existing files (a training config's `data.path`), mrinets does not prepare it; "
+            f"it prepares: {', '.join(preparable)}"
         )
     return dataset
 
@@ -255,7 +255,9 @@ def prepare_command(args):
     take their defaults).
     """
     name = getattr(args, "name", "mni152") or "mni152"
-    kwargs = {"cache_dir": getattr(args, "cache_dir", None), "force": bool(getattr(args, "force", False))}
+    kwargs = {"cache_dir": getattr(args, "cache_dir", None)}
+    if getattr(args, "force", False):
+        kwargs["force"] = True
     if getattr(args, "matrix", None):
         kwargs["matrix"] = args.matrix
     if getattr(args, "coils", None):

@@ -169,7 +169,8 @@ def _dataset_node(data, problems, source):
     ``data.builtin`` is left as the dataset's name; arguments given as ``builtin: {type: name, ...}``
     move into ``data.options``, so the resolved config reads as before.
     """
-    from mrinets.data.prepared import PreparedDataset
+    from mrinets.data.builtin import prepared_dataset
+    from mrinets.registry import UnknownNameError
 
     builtin = data["builtin"]
     data["builtin"] = builtin["type"]
@@ -181,9 +182,10 @@ def _dataset_node(data, problems, source):
         data["options"] = options
     if data["path"]:
         return None
-    if not isinstance(builtin.entry.obj, PreparedDataset):
-        problems.append(Problem(("data", "builtin"), f"dataset {builtin['type']!r} reads existing files (give `data.path`"
-                                f" and `data.val_path`), mrinets does not prepare it", config.line_of(data, "builtin")))
+    try:
+        prepared_dataset(builtin["type"])
+    except UnknownNameError as error:
+        problems.append(Problem(("data", "builtin"), str(error), config.line_of(data, "builtin")))
         return None
     node = config.ConfigDict(type=builtin["type"], **(data["options"] or {}))
     node.lines = {"type": config.line_of(data, "builtin"), **getattr(data["options"], "lines", {})}
