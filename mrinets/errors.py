@@ -115,3 +115,10 @@ def did_you_mean(name, candidates):
     """``" Did you mean: a, b?"`` for the close matches of a string ``name``, or ``""`` when none is close."""
     close = suggest(name, candidates) if isinstance(name, str) else []
     return f" Did you mean: {', '.join(map(str, close))}?" if close else ""
+
+
+def unknown_name(kind, name, known, limit=20):
+    """``"unknown layer 'Conv2d'. Did you mean: Conv2D? Registered: ..."``, listing the first ``limit`` of ``known``."""
+    known = [str(k) for k in known]
+    listed = ", ".join(known[:limit]) + (", ..." if len(known) > limit else "") if known else "(none)"
+    return f"unknown {kind} {name!r}.{did_you_mean(str(name), known)} Registered: {listed}"

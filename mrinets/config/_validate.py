@@ -16,7 +16,7 @@ from mrinets.config._errors import ConfigError, Problems, format_path
 from mrinets.config._fields import _INVALID, MISSING, NESTED_KINDS, Field, Ref, RefNode
 from mrinets.config._signatures import arguments
 from mrinets.config._yaml import ConfigDict, ConfigList, line_of
-from mrinets.errors import did_you_mean
+from mrinets.errors import did_you_mean, unknown_name
 
 
 def _kind_of(value):
@@ -214,11 +214,7 @@ class _Walker:
         try:
             entry = registry.entry(kind, name)
         except registry.UnknownNameError:
-            known = registry.names(kind)
-            listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "") if known else "(none)"
-            self.problems.add(
-                type_path, f"unknown {kind} {name!r}.{did_you_mean(name, known)} Registered: {listed}", type_line
-            )
+            self.problems.add(type_path, unknown_name(kind, name, registry.names(kind)), type_line)
             return _INVALID
         args = arguments(entry.obj)
         nested_kind = NESTED_KINDS.get(kind)

@@ -31,7 +31,7 @@ import warnings
 import pluggy
 
 from mrinets._version import __version__
-from mrinets.errors import DuplicateNameError, PluginError, UnknownNameError, did_you_mean
+from mrinets.errors import DuplicateNameError, PluginError, UnknownNameError, unknown_name
 from mrinets.layers import lookup
 from mrinets.registry import hookspecs
 
@@ -305,9 +305,8 @@ def _where(obj):
 
 
 def _unknown_message(kind, name, candidates):
-    hint = did_you_mean(str(name), candidates)
-    listed = ", ".join(sorted(candidates, key=natural_key)[:30]) or "(none)"
-    return f"Unknown {kind} {name!r}.{hint} Registered: {listed}."
+    text = unknown_name(kind, name, sorted(candidates, key=natural_key), limit=30)
+    return text[0].upper() + text[1:] + "."
 
 
 def _make_keras_serializable(cls, plugin_name):
