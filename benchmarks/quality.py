@@ -18,6 +18,11 @@ both alike. Both then reconstruct the same validation slices with the same masks
 slice, 4x and 8x) and the parent scores them with ``mrinets.metrics`` per volume (fastMRI's
 definitions). Goal: mrinets >= fastMRI on PSNR/SSIM, <= on NMSE.
 
+Both models also reconstruct the generalization set (``mrinets.data.generalization``: real
+brain, shoulder and abdomen images never trained on, 320x320, other coil arrays, fastMRI's
+challenge layout at 4x and 8x; needs ``mrinets[generalization]``), one file at a time; those
+figures sit next to zero-filled and CG-SENSE, per file. Nothing is tuned on them.
+
     python -m benchmarks.quality [--quick] [--minutes 8]
 """
 
@@ -40,6 +45,36 @@ LEARNING_RATE = 1e-3
 TRAIN_MASK = {"center_fractions": [0.08, 0.04], "accelerations": [4, 8]}
 EVAL = {"4x": (0.08, 4), "8x": (0.04, 8)}
 SIZES = {"cascades": 6, "chans": 12, "pools": 2, "sens_chans": 8, "sens_pools": 2}
+GENERALIZATION = {"gen4x": 4, "gen8x": 8}  # name -> acceleration of the challenge-layout files
+
+
+def _generalization_sets(arrays):
+    """Add the generalization set's challenge files (one slice each, coil counts differ) to ``arrays``;
+    return the names added (none when the ``generalization`` extra is missing)."""
+    from mrinets.data import read_volume
+    from mrinets.data.generalization import challenge_folder, prepare_generalization
+    from mrinets.ops.fft import ifftn_np
+
+    try:
+        root = prepare_generalization(progress=False)
+    except ImportError as error:
+        print(f"generalization set skipped: {error}", file=sys.stderr)
+        return []
+    for name, acceleration in GENERALIZATION.items():
+        files = sorted(glob.glob(os.path.join(challenge_folder(root, acceleration), "*.h5")))
+        for i, file in enumerate(files):
+            test = read_volume(file)
+            target = read_volume(os.path.join(root, "multicoil_val", os.path.basename(file)))["target"][0]
+            kspace = test["kspace"][0]
+            scale = _normalize(kspace)
+            arrays.update({f"{name}/{i}/kspace": (kspace / scale).astype("complex64"),
+                           f"{name}/{i}/mask": test["mask"].astype("float32"),
+                           f"{name}/{i}/low": np.int32(test["attrs"]["num_low_frequency"]),
+                           f"{name}/{i}/scale": scale, f"{name}/{i}/target": target,
+                           f"{name}/{i}/zero_filled": np.sqrt((np.abs(ifftn_np(kspace / scale)) ** 2).sum(0)),
+                           f"{name}/{i}/file": os.path.basename(file)})
+        arrays[f"{name}/count"] = len(files)
+    return list(GENERALIZATION)
 
 
 def _normalize(kspace):
@@ -75,6 +110,7 @@ def make_eval_set(root, path):
                        f"{name}/mask": np.stack(masks).astype("float32"), f"{name}/low": np.array(lows, "int32"),
                        f"{name}/scale": np.array(scales, "float32"), f"{name}/target": np.stack(targets),
                        f"{name}/volume": np.array(volumes), f"{name}/zero_filled": zero_filled.astype("float32")})
+    _generalization_sets(arrays)
     np.savez(path, **arrays)
 
 
@@ -172,6 +208,10 @@ def _finish(predict, eval_path, out, steps, seconds, losses, parameters):
         kspace, mask, low = sets[f"{name}/kspace"], sets[f"{name}/mask"], sets[f"{name}/low"]
         predictions[name] = np.concatenate([predict(kspace[i:i + BATCH], mask[i:i + BATCH], low[i:i + BATCH])
                                             for i in range(0, len(kspace), BATCH)])
+    for name in GENERALIZATION:
+        for i in range(int(sets[f"{name}/count"]) if f"{name}/count" in sets else 0):
+            item = lambda key: sets[f"{name}/{i}/{key}"][None]  # noqa: E731
+            predictions[f"{name}/{i}"] = predict(item("kspace"), item("mask"), item("low"))[0]
     np.savez(out, **predictions)
     tail = losses[-20:]
     return {"steps": steps, "train_seconds": seconds, "examples": steps * BATCH, "parameters": int(parameters),
@@ -184,7 +224,7 @@ def score(eval_path, predictions):
 
     sets = np.load(eval_path)
     scores = {}
-    for name in EVAL:
+    for name in (n for n in EVAL if n in predictions):
         target, scale, volume = sets[f"{name}/target"], sets[f"{name}/scale"], sets[f"{name}/volume"]
         pred = predictions[name] * scale[:, None, None]
         per_volume = [(metrics.nmse(target[volume == v], pred[volume == v]),
@@ -192,7 +232,38 @@ def score(eval_path, predictions):
                        metrics.ssim(target[volume == v], pred[volume == v])) for v in np.unique(volume)]
         nmse, psnr, ssim = np.mean(per_volume, axis=0)
         scores[name] = {"nmse": float(nmse), "psnr": float(psnr), "ssim": float(ssim), "slices": int(len(target))}
+    for name in GENERALIZATION:
+        count = int(sets[f"{name}/count"]) if f"{name}/count" in sets else 0
+        if not count or f"{name}/0" not in predictions:
+            continue
+        files = {}
+        for i in range(count):
+            target = sets[f"{name}/{i}/target"][None]
+            pred = predictions[f"{name}/{i}"][None] * sets[f"{name}/{i}/scale"]
+            files[str(sets[f"{name}/{i}/file"])] = {"nmse": float(metrics.nmse(target, pred)),
+                                                   "psnr": float(metrics.psnr(target, pred)),
+                                                   "ssim": float(metrics.ssim(target, pred))}
+        scores[name] = {key: float(np.mean([f[key] for f in files.values()])) for key in ("nmse", "psnr", "ssim")}
+        scores[name]["files"] = files
     return scores
+
+
+def _generalization_baselines(eval_path):
+    """Zero-filled and CG-SENSE (``mrinets.ops.cg_sense`` defaults) on the generalization set."""
+    import tensorflow as tf
+
+    from mrinets import ops
+
+    sets = np.load(eval_path)
+    out = {"zero_filled": {}, "cg_sense": {}}
+    for name in GENERALIZATION:
+        for i in range(int(sets[f"{name}/count"]) if f"{name}/count" in sets else 0):
+            out["zero_filled"][f"{name}/{i}"] = sets[f"{name}/{i}/zero_filled"]
+            kspace = tf.constant(sets[f"{name}/{i}/kspace"][None])
+            mask = tf.constant(sets[f"{name}/{i}/mask"].reshape(1, 1, 1, -1))
+            low = tf.constant([int(sets[f"{name}/{i}/low"])])
+            out["cg_sense"][f"{name}/{i}"] = ops.cg_sense(kspace, mask, num_low_frequencies=low).numpy()[0]
+    return out
 
 
 def run(minutes, quick=False):
@@ -217,9 +288,13 @@ def run(minutes, quick=False):
                 raise RuntimeError(f"{framework} worker failed:\n{stderr[-3000:]}")
             results[framework] = json.loads(stdout.strip().splitlines()[-1])
             predictions = np.load(os.path.join(folder, f"{framework}.npz"))
-            results[framework]["metrics"] = score(eval_path, {name: predictions[name] for name in EVAL})
+            results[framework]["metrics"] = score(eval_path, {name: predictions[name] for name in predictions.files})
         sets = np.load(eval_path)
-        results["zero_filled"] = {"metrics": score(eval_path, {name: sets[f"{name}/zero_filled"] for name in EVAL})}
+        baselines = _generalization_baselines(eval_path)
+        results["zero_filled"] = {"metrics": score(eval_path, {**{name: sets[f"{name}/zero_filled"] for name in EVAL},
+                                                               **baselines["zero_filled"]})}
+        if baselines["cg_sense"]:  # scored on the generalization set only
+            results["cg_sense"] = {"metrics": score(eval_path, baselines["cg_sense"])}
     return {"minutes_per_model": minutes, "quick": quick, "threads": 1,
             "schedule": "both trainings at the same time, 1 thread each",
             "recipe": {"loss": "L1", "optimizer": f"Adam({LEARNING_RATE})", "batch_size": BATCH,
@@ -239,6 +314,16 @@ def rows(results):
         table.append(row(f"VarNet quality at equal time ({budget}), {name}: mrinets vs fastMRI",
                          f"PSNR {a['psnr']:.2f} vs {b['psnr']:.2f} dB, SSIM {a['ssim']:.4f} vs {b['ssim']:.4f}, "
                          f"NMSE {a['nmse']:.4f} vs {b['nmse']:.4f}", "mrinets >= fastMRI", passed))
+    for name in GENERALIZATION:
+        if name not in ours["metrics"] or name not in theirs["metrics"]:
+            continue
+        a, b = ours["metrics"][name], theirs["metrics"][name]
+        cg, zf = results["cg_sense"]["metrics"][name], results["zero_filled"]["metrics"][name]
+        table.append(row(f"generalization set (real anatomy never trained on), {name}: mrinets vs fastMRI "
+                         "(CG-SENSE, zero-filled)",
+                         f"PSNR {a['psnr']:.2f} vs {b['psnr']:.2f} ({cg['psnr']:.2f}, {zf['psnr']:.2f}) dB, SSIM "
+                         f"{a['ssim']:.4f} vs {b['ssim']:.4f} ({cg['ssim']:.4f}, {zf['ssim']:.4f})",
+                         "mrinets >= CG-SENSE", a["psnr"] >= cg["psnr"] and a["ssim"] >= cg["ssim"]))
     return table
 
 

@@ -241,7 +241,7 @@ def test_shipped_configs_validate_with_dry_run(name, capsys):
     from mrinets.train.schema import load_config, to_yaml
 
     cfg = load_config(name)
-    assert cfg["train"]["steps"] and cfg["data"]["builtin"] == "mni152"
+    assert cfg["train"]["steps"] and cfg["data"]["builtin"] in ("mni152", "mni152_random")
     assert "train:" in to_yaml(cfg)
 
 
@@ -354,3 +354,11 @@ def test_quickstart_beats_zero_filled_by_4db_within_15_minutes(tmp_path):
     assert last["val_ssim"] > last["zero_filled_ssim"] and last["val_nmse"] < last["cg_sense_nmse"]
     assert list((tmp_path / "run" / "figures").glob("*.png"))
     assert minutes < 15, f"took {minutes:.1f} minutes"
+    report = tmp_path / "run" / "generalization.json"
+    if report.exists():  # the generalization extra is installed: real anatomy, challenge layout at 4x
+        volumes = {v["volume"]: v for v in json.loads(report.read_text())[-1]["4x"]["volumes"]}
+        brain = volumes.pop("brain.h5")
+        assert brain["model_psnr"] >= brain["cg_sense_psnr"] and brain["model_ssim"] >= brain["cg_sense_ssim"], brain
+        for volume in volumes.values():
+            assert volume["model_psnr"] >= volume["zero_filled_psnr"], volume
+            assert volume["model_ssim"] >= volume["zero_filled_ssim"], volume

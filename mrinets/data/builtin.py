@@ -24,6 +24,8 @@ import numpy as np
 
 from mrinets.arguments import check_int
 from mrinets.cache import default_cache_dir
+from mrinets.data.augment import prepare_randomized
+from mrinets.data.generalization import prepare_generalization
 from mrinets.data.prepared import PreparedDataset
 from mrinets.data.simulate import simulate_multicoil, write_fastmri_h5
 
@@ -72,9 +74,9 @@ def load_mni152():
     return data / data.max()
 
 
-def _axial_slices(volume, step):
+def _axial_slices(volume, step, reference=None):
     """Axial slices `(n, 240, 240)` on a 240 mm FOV (anterior up), keeping slices with brain."""
-    area = (volume > 0.05).sum(axis=(0, 1))
+    area = ((volume if reference is None else reference) > 0.05).sum(axis=(0, 1))
     keep = np.flatnonzero(area > 0.25 * area.max())[::step]
     slices = np.rot90(volume[:, :, keep], k=1, axes=(0, 1)).transpose(2, 0, 1)
     out = np.zeros((slices.shape[0], FINE_GRID, FINE_GRID), np.float32)
@@ -227,6 +229,8 @@ DATASETS = {
     "fastmri": fastmri_dataset,
     "mni152": PreparedDataset(prepare_builtin),
     "shepp_logan": PreparedDataset(prepare_shepp_logan),
+    "mni152_random": PreparedDataset(prepare_randomized),
+    "generalization": PreparedDataset(prepare_generalization),
 }
 
 

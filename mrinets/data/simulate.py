@@ -62,7 +62,8 @@ def noise_covariance(num_coils, rng, correlation=0.15):
     return cov / np.real(np.trace(cov)) * num_coils
 
 
-def simulate_multicoil(images, matrix, num_coils=8, snr=40.0, rng=None, rotation=0.0, covariance=None):
+def simulate_multicoil(images, matrix, num_coils=8, snr=40.0, rng=None, rotation=0.0, covariance=None, maps=None,
+                       max_phase=np.pi / 2):
     """Multi-coil k-space from magnitude images on a finer grid.
 
     Args:
@@ -74,6 +75,9 @@ def simulate_multicoil(images, matrix, num_coils=8, snr=40.0, rng=None, rotation
         rng: ``numpy.random.Generator`` (default seeded 0).
         rotation: rotation of the coil ring (radians).
         covariance: optional `(coils, coils)` noise covariance (default ``noise_covariance``).
+        maps: optional `(coils, Hf, Wf)` coil sensitivities on the fine grid (default: the birdcage
+            ring of ``num_coils`` coils turned by ``rotation``).
+        max_phase: largest value of the smooth random image phase (radians).
 
     Returns:
         dict: `kspace` `(slices, coils, H, W)` complex64, `target` `(slices, H, W)` float32 RSS of
@@ -91,7 +95,11 @@ def simulate_multicoil(images, matrix, num_coils=8, snr=40.0, rng=None, rotation
             f"Invalid value for argument `matrix`. Expected two sizes no larger than the image grid {fine}. "
             f"Received: matrix={matrix}"
         )
-    maps = birdcage_maps(fine, num_coils, rotation=rotation)
+    maps = birdcage_maps(fine, num_coils, rotation=rotation) if maps is None else np.asarray(maps, np.complex64)
+    if maps.shape[1:] != fine:
+        raise ValueError(f"Invalid value for argument `maps`. Expected (coils, {fine[0]}, {fine[1]}) like the images. "
+                         f"Received: maps.shape={maps.shape}")
+    num_coils = maps.shape[0]
     covariance = noise_covariance(num_coils, rng) if covariance is None else np.asarray(covariance)
     chol = np.linalg.cholesky(covariance)
     starts = [(f - m + 1) // 2 for f, m in zip(fine, matrix)]
@@ -99,7 +107,7 @@ def simulate_multicoil(images, matrix, num_coils=8, snr=40.0, rng=None, rotation
     scale = np.sqrt(matrix[0] * matrix[1] / (fine[0] * fine[1]))
     clean = []
     for image in images:
-        phase = np.exp(1j * smooth_phase(fine, rng))
+        phase = np.exp(1j * smooth_phase(fine, rng, max_phase=max_phase))
         coil_images = maps * (image * phase)[None]
         clean.append(fftn_np(coil_images[None], rank=2)[crop][0] * scale)
     clean = np.stack(clean)

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from mrinets import config, ops
-from mrinets.arguments import check_positive_int, check_rank
+from mrinets.arguments import check_positive_int, check_rank, invalid_argument
 from mrinets.config import PositiveInt, Rank, Ref
 from mrinets.networks._blocks import apply_image_network, plain
 
@@ -96,15 +96,16 @@ class VarNetBlock(keras.layers.Layer):
         dc_weight: the learned scalar ``w`` (a variable; ``VarNet`` creates all of them first, so
             its checkpoints keep one layout whatever the blocks hold).
         rank: spatial dimensions.
+        scale: None, or a learned scalar variable multiplying the regularizer's term.
 
     Call ``block(kspace, kspace0, mask, maps)``: the current and the measured k-space
     ``(batch, coils, *spatial)`` complex64, the sampling mask (complex, broadcastable) and the
     coil maps; returns the refined k-space.
     """
 
-    def __init__(self, regularizer, dc_weight, rank=2, **kwargs):
+    def __init__(self, regularizer, dc_weight, rank=2, scale=None, **kwargs):
         super().__init__(**kwargs)
-        self.regularizer, self.dc_weight, self.rank = regularizer, dc_weight, rank
+        self.regularizer, self.dc_weight, self.rank, self.scale = regularizer, dc_weight, rank, scale
 
     def sens_reduce(self, kspace, maps):
         """Coil k-space -> the coil-combined image ``S^H F^H k``: ``(batch, *spatial)``."""
@@ -117,7 +118,10 @@ class VarNetBlock(keras.layers.Layer):
     def call(self, kspace, kspace0, mask, maps):
         refined = apply_image_network(self.regularizer, self.sens_reduce(kspace, maps))
         soft_dc = mask * (kspace - kspace0) * tf.cast(self.dc_weight, kspace.dtype)
-        return kspace - soft_dc - self.sens_expand(refined, maps)
+        model_term = self.sens_expand(refined, maps)
+        if self.scale is not None:
+            model_term = model_term * tf.cast(self.scale, model_term.dtype)
+        return kspace - soft_dc - model_term
 
 
 @keras.saving.register_keras_serializable(package="mrinets")
@@ -137,19 +141,38 @@ class VarNet(ReconNetwork):
         sensitivity: network estimating coil maps from ACS coil images (default: NormUnet 8
             channels, 4 pools), or None (``null``) for maps estimated directly from the ACS data.
         share_weights: one regularizer for all cascades.
+        start: the k-space the cascades start from: ``"zero_filled"`` (the measured data, as in
+            fastMRI) or ``"cg_sense"`` (``F S x`` of the CG-SENSE image with the same maps; not
+            trained through).
+        regularizer_scale: None, or the initial value of a learned scale per cascade on the
+            regularizer's term; ``0.0`` with ``start: cg_sense`` makes the untrained network
+            CG-SENSE followed by data consistency, so training only adds what improves on it.
     """
 
     def __init__(self, rank: Rank = 2, cascades: PositiveInt = 12, regularizer: NetworkRef = VARNET_REGULARIZER,
-                 sensitivity: OptionalNetworkRef = VARNET_SENSITIVITY, share_weights: bool = False, **kwargs):
+                 sensitivity: OptionalNetworkRef = VARNET_SENSITIVITY, share_weights: bool = False,
+                 start: str = "zero_filled", regularizer_scale: typing.Optional[float] = None, **kwargs):
         super().__init__(rank, **kwargs)
+        if start not in ("zero_filled", "cg_sense"):
+            raise invalid_argument("start", "'zero_filled' or 'cg_sense'", start)
+        if regularizer_scale is not None and (isinstance(regularizer_scale, bool) or
+                                              not isinstance(regularizer_scale, (int, float))):
+            raise invalid_argument("regularizer_scale", "a number or None", regularizer_scale)
+        self.start = start
+        self.regularizer_scale = None if regularizer_scale is None else float(regularizer_scale)
         self.cascades = check_positive_int(cascades, "cascades")
         self.regularizer, self.sensitivity = regularizer, sensitivity
         self.share_weights = bool(share_weights)
         self.dc_weights = [self.add_weight(name=f"dc_weight_{i}", shape=(), initializer="ones")
                            for i in range(self.cascades)]
+        self.regularizer_scales = [None] * self.cascades if self.regularizer_scale is None else [
+            self.add_weight(name=f"regularizer_scale_{i}", shape=(),
+                            initializer=keras.initializers.Constant(self.regularizer_scale))
+            for i in range(self.cascades)]
         shared = self.build_network(self.regularizer) if self.share_weights else None
-        self.blocks = [VarNetBlock(shared or self.build_network(self.regularizer), weight, self.rank, name=f"cascade_{i}")
-                       for i, weight in enumerate(self.dc_weights)]
+        self.blocks = [VarNetBlock(shared or self.build_network(self.regularizer), weight, self.rank, scale=scale,
+                                   name=f"cascade_{i}")
+                       for i, (weight, scale) in enumerate(zip(self.dc_weights, self.regularizer_scales))]
         self.sensitivity_network = None if self.sensitivity is None else self.build_network(self.sensitivity)
 
     def coil_maps(self, kspace, mask, num_low):
@@ -170,13 +193,17 @@ class VarNet(ReconNetwork):
         kspace0, mask, num_low = self.unpack(inputs)
         maps = self.coil_maps(kspace0, mask, num_low)
         kspace, cmask = kspace0, tf.cast(mask, kspace0.dtype)
+        if self.start == "cg_sense":
+            image = tf.stop_gradient(ops.cg_sense(kspace0, mask, maps=maps, rank=self.rank, return_complex=True))
+            kspace = ops.fftn(maps * tf.expand_dims(image, 1), rank=self.rank)
         for block in self.blocks:
             kspace = block(kspace, kspace0, cmask, maps)
         return ops.rss(ops.ifftn(kspace, rank=self.rank), axis=1)
 
     def get_config(self):
         return {**super().get_config(), "cascades": self.cascades, "regularizer": plain(self.regularizer),
-                "sensitivity": plain(self.sensitivity), "share_weights": self.share_weights}
+                "sensitivity": plain(self.sensitivity), "share_weights": self.share_weights, "start": self.start,
+                "regularizer_scale": self.regularizer_scale}
 
 
 @keras.saving.register_keras_serializable(package="mrinets")

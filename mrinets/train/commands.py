@@ -138,6 +138,8 @@ def cmd_evaluate(args):
     from mrinets.train.datasets import data_paths
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
+    if getattr(args, "generalization", False):
+        return _evaluate_generalization(args, cfg, model, run_dir, ckpt, state)
     path = args.data or data_paths(cfg)[1]
     ds = build_dataset(path, mask=cfg["mask"], batch_size=args.batch_size, shuffle=False,
                        crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
@@ -161,6 +163,29 @@ def cmd_evaluate(args):
     report = {"checkpoint": ckpt, "step": state["step"], "data": path, "volumes": rows, "mean": means}
     checkpoint.atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(report, indent=2))
     print(f"wrote {out}/metrics.json and {len(volumes)} figure(s)")
+    return 0
+
+
+def _evaluate_generalization(args, cfg, model, run_dir, ckpt, state):
+    from mrinets.data import data_errors
+    from mrinets.train import generalization
+
+    if args.data:
+        raise UsageError("--generalization scores the generalization set; it takes no --data.")
+    try:
+        scorer = generalization.GeneralizationScorer(cache_dir=cfg["data"]["cache_dir"])
+    except ImportError as error:
+        raise UsageError(f"--generalization: {error}") from error
+    print(f"evaluating {ckpt} (step {state['step']}) on the generalization set {scorer.root}", flush=True)
+    with data_errors():
+        results = scorer.score(evaluation.predict_function(model))
+    for acceleration, (rows, means) in results.items():
+        print(f"\n{acceleration}x, challenge layout (real anatomy never seen in training):")
+        print(evaluation.format_table(rows, means))
+    out = args.output or os.path.join(run_dir, f"evaluation-{os.path.splitext(os.path.basename(ckpt))[0]}")
+    path = os.path.join(out, "generalization.json")
+    generalization.write_report(path, results, state["step"] if isinstance(state["step"], int) else None)
+    print(f"wrote {path}")
     return 0
 
 
@@ -221,6 +246,8 @@ def add_commands(subparsers):
     evaluate.add_argument("--output", help="folder for metrics.json and figures (default <run>/evaluation-<ckpt>)")
     evaluate.add_argument("--batch-size", type=int, default=1)
     evaluate.add_argument("--max-slices", type=int, default=None, help="stop after this many slices")
+    evaluate.add_argument("--generalization", action="store_true",
+                          help="score the generalization set (real anatomy, 4x and 8x challenge layout) instead")
     evaluate.set_defaults(run=cmd_evaluate)
 
     predict = subparsers.add_parser("predict", help="write reconstructions in fastMRI's submission layout")

@@ -21,6 +21,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     ``"constant"`` 1; ``"cosine"`` from 1 to ``alpha`` over ``decay_steps`` after the warm-up
     (default: the rest of ``total_steps``); ``"exponential"`` ``decay_rate ** ((step - warmup_steps)
     / decay_steps)`` (default period: ``total_steps``). ``get_config`` lists every argument.
+    ``set_total_steps`` changes the length later (``train.time_limit``), also inside traced steps.
     """
 
     def __init__(self, learning_rate, decay="constant", warmup_steps=0, total_steps=1, decay_steps=None,
@@ -29,6 +30,7 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(f"Invalid value for argument `decay`. Expected one of {DECAYS}. Received: decay={decay!r}")
         self.learning_rate, self.decay, self.warmup_steps = float(learning_rate), decay, int(warmup_steps or 0)
         self.total_steps, self.decay_steps = int(total_steps), decay_steps
+        self._total = tf.Variable(float(self.total_steps), trainable=False, dtype=tf.float32, name="schedule_steps")
         self.alpha, self.decay_rate = float(alpha), float(decay_rate)
 
     @staticmethod
@@ -41,17 +43,22 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         step = tf.cast(step, tf.float32)
         warmup = self.warmup_steps
         if self.decay == "cosine":
-            span = float(self.decay_steps or max(self.total_steps - warmup, 1))
+            span = float(self.decay_steps) if self.decay_steps else tf.maximum(self._total - warmup, 1.0)
             t = tf.clip_by_value((step - warmup) / span, 0.0, 1.0)
             factor = self.alpha + (1 - self.alpha) * 0.5 * (1 + tf.cos(math.pi * t))
         elif self.decay == "exponential":
-            period = float(self.decay_steps or max(self.total_steps, 1))
+            period = float(self.decay_steps) if self.decay_steps else tf.maximum(self._total, 1.0)
             factor = tf.pow(self.decay_rate, tf.maximum(step - warmup, 0.0) / period)
         else:
             factor = 1.0
         if warmup:
             factor = factor * tf.minimum(1.0, (step + 1) / float(warmup))
         return self.learning_rate * factor
+
+    def set_total_steps(self, total_steps):
+        """Make the schedule ``total_steps`` long."""
+        self.total_steps = int(total_steps)
+        self._total.assign(float(self.total_steps))
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "decay": self.decay, "warmup_steps": self.warmup_steps,

@@ -67,6 +67,9 @@ SCHEDULE_FIELDS = {
 TRAIN_FIELDS = {
     "steps": Field(int, positive=True, nullable=True, default=None, doc="optimizer steps (or give `epochs`)"),
     "epochs": Field(int, positive=True, nullable=True, default=None, doc="passes over the training split"),
+    "time_limit": Field(float, positive=True, nullable=True, default=None,
+                        doc="minutes (data preparation included): after a warm-up, fit the steps (at most `steps`) "
+                            "and the learning-rate schedule into this budget"),
     "batch_size": Field(int, positive=True, default=1, doc="global batch size (split across replicas)"),
     "eval_every": Field(int, min=0, default=500, doc="steps between validations (0: only at the end)"),
     "checkpoint_every": Field(int, min=0, default=100, doc="steps between `latest` checkpoints (0: only at the end)"),
@@ -74,6 +77,9 @@ TRAIN_FIELDS = {
     "eval_batch_size": Field(int, positive=True, nullable=True, default=None, doc="default: batch_size"),
     "max_eval_slices": Field(int, positive=True, nullable=True, default=None,
                              doc="validate on at most this many slices (whole volumes first)"),
+    "generalization": Field(bool, default=False,
+                            doc="also score the generalization set (real anatomy, 4x/8x challenge layout) at each "
+                                "validation; reported only, never used to pick the best checkpoint"),
     "seed": Field(int, min=0, default=0, doc="seed of weights, data order and masks"),
     "precision": Field(str, choices=PRECISIONS, default="float32"),
     "distribute": Field(str, choices=STRATEGIES, default="one_device"),
@@ -223,6 +229,9 @@ def validate_config(document, source=None):
     if data["crop"] is not None and len(data["crop"]) != 2:
         problems.append(Problem(("data", "crop"), f"expected [height, width], got {list(data['crop'])}",
                                 config.line_of(data, "crop")))
+    if train["distribute"] == "multi_worker" and train["time_limit"]:
+        problems.append(Problem(("train", "time_limit"), "not supported with distribute: multi_worker (each worker "
+                                "would plan its own steps)", config.line_of(train, "time_limit")))
     if train["distribute"] != "one_device" and train["jit_compile"]:
         problems.append(Problem(("train", "jit_compile"), "jit_compile is not supported with distribute: "
                                 f"{train['distribute']}", config.line_of(train, "jit_compile")))

@@ -15,10 +15,10 @@ import time
 
 from mrinets import ops
 from mrinets.errors import UsageError
-from mrinets.train import checkpoint, evaluation
+from mrinets.train import checkpoint, evaluation, generalization, time_budget
 from mrinets.train.checkpoint import CHECKPOINTS
 from mrinets.train.datasets import data_paths, train_dataset, val_dataset
-from mrinets.train.optimization import build_optimizer, current_lr
+from mrinets.train.optimization import Schedule, build_optimizer, current_lr
 from mrinets.train.schema import build_model, to_yaml
 from mrinets.train.strategy import is_chief
 from mrinets.train.tensorboard import write_summary
@@ -43,9 +43,10 @@ class Trainer:
         strategy: a ``tf.distribute`` strategy (``make_strategy``).
         resume: continue from ``<run_dir>/checkpoints/latest.npz`` (it must exist).
         log: function printing one line.
+        clock: seconds for ``train.time_limit`` (``time.monotonic``; tests inject a fake clock).
     """
 
-    def __init__(self, cfg, run_dir, strategy, resume=False, log=print):
+    def __init__(self, cfg, run_dir, strategy, resume=False, log=print, clock=time.monotonic):
         self.cfg = cfg
         self.run_dir = run_dir
         self.strategy = strategy
@@ -55,6 +56,8 @@ class Trainer:
         self.stop_signal = None
         self.latest_path = os.path.join(run_dir, CHECKPOINTS, "latest.npz")
         self.best_path = os.path.join(run_dir, CHECKPOINTS, "best.npz")
+        self.clock = clock
+        self.created = clock()  # the time limit counts data preparation too
 
     # -- set-up -----------------------------------------------------------------
     def setup(self):
@@ -111,6 +114,16 @@ class Trainer:
             return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
         return step
+
+    def generalization_scorer(self):
+        """The scorer of ``train.generalization`` (None when off, or when its packages are missing)."""
+        if not self.cfg["train"]["generalization"]:
+            return None
+        try:
+            return generalization.GeneralizationScorer(cache_dir=self.cfg["data"]["cache_dir"])
+        except ImportError as error:
+            self.log(f"train.generalization: skipped, {error}")
+            return None
 
     # -- outputs ----------------------------------------------------------------
     def write_config(self):
@@ -171,6 +184,12 @@ class Trainer:
             f"PSNR {record['zero_filled_psnr']:.2f} dB SSIM {record['zero_filled_ssim']:.4f} | "
             f"CG-SENSE PSNR {record['cg_sense_psnr']:.2f} dB"
         )
+        if self.generalization is not None:  # reported only: never picks the best checkpoint
+            results = self.generalization.score(self.predict)
+            record.update(generalization.flat_means(results))
+            for acceleration, (_, gen_means) in results.items():
+                self.log(generalization.summary_line(acceleration, gen_means))
+            generalization.write_report(os.path.join(self.run_dir, "generalization.json"), results, step)
         self.records.append(record)
         best = self.state.get("best")
         if best is None or record["val_psnr"] > best["val_psnr"]:
@@ -197,7 +216,41 @@ class Trainer:
         state = dict(self.state)
         state["elapsed_s"] = round(self.state.get("elapsed_s", 0.0) + time.time() - self.started, 1)
         state["total_steps"] = self.total_steps
+        if self.budget is not None and self.budget.plan is not None:
+            state["time_budget"] = self.budget.plan
         return state
+
+    def make_time_budget(self):
+        """The run's ``TimeBudget`` under ``train.time_limit`` (a resumed run keeps its plan), else None."""
+        train = self.cfg["train"]
+        if not train["time_limit"]:
+            return None
+        resumed = self.state.get("elapsed_s", 0.0) if self.resume else 0.0
+        budget = time_budget.TimeBudget(train["time_limit"], self.total_steps, train["eval_every"], clock=self.clock,
+                                        started=self.created, elapsed=resumed)
+        if self.state.get("time_budget"):
+            budget.restore(self.state["time_budget"])
+            self.set_total_steps(budget.plan["planned_steps"])
+            self.log(f"resuming the time-limited plan: {time_budget.describe(budget.plan)}")
+        return budget
+
+    def set_total_steps(self, steps):
+        """Set the run's length and the learning-rate schedule's (inside the traced step too)."""
+        self.total_steps = int(steps)
+        schedule = getattr(self.optimizer, "inner_optimizer", self.optimizer)._learning_rate  # Keras keeps it there
+        if isinstance(schedule, Schedule):
+            schedule.set_total_steps(self.total_steps)
+
+    def _fit_time_budget(self, step, train_loss):
+        """Validate once (timed), plan the steps into the time limit, log and record the plan."""
+        started = self.clock()
+        if self.chief:
+            self.evaluate(train_loss)
+        plan = self.budget.fit(step, self.clock() - started)
+        self.set_total_steps(plan["planned_steps"])
+        self.log(time_budget.describe(plan))
+        if self.chief:
+            checkpoint.atomic_write_text(os.path.join(self.run_dir, "time_budget.json"), json.dumps(plan, indent=2))
 
     def _on_signal(self, signum, frame):
         if self.stop_signal is not None:  # a second Ctrl-C: stop now
@@ -217,9 +270,11 @@ class Trainer:
             self.log(f"resuming from {self.latest_path} at step {self.state['step']} "
                      f"(epoch {self.state['epoch']}, batch {self.state['batch']})")
         self.started = time.time()
+        self.budget = self.make_time_budget()
         self.records = self.load_records(self.state["step"]) if self.resume else []
         self.baselines = None
         self.val_ds = val_dataset(self.cfg, self.val_path)
+        self.generalization = self.generalization_scorer() if self.chief else None
         if self.chief:
             self.write_config()
             self.writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
@@ -257,6 +312,15 @@ class Trainer:
                 window_steps += 1
                 since_eval += loss
                 since_eval_n += 1
+                if self.budget is not None:
+                    if self.budget.step_done(step):
+                        self._fit_time_budget(step, since_eval / since_eval_n)
+                        since_eval, since_eval_n = 0.0, 0
+                        last_eval_step = step
+                        tick, tick_step = time.time(), step
+                    elif step < self.total_steps and self.budget.out_of_time():
+                        self.log(f"time limit: stopping at step {step} of {self.total_steps} to validate and save in time")
+                        self.total_steps = step
                 if step % log_every == 0 or step == self.total_steps:
                     now = time.time()
                     rate = (step - tick_step) / max(now - tick, 1e-9)
