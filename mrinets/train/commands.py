@@ -168,7 +168,7 @@ def cmd_evaluate(args):
 
 def _evaluate_generalization(args, cfg, model, run_dir, ckpt, state):
     from mrinets.data import data_errors
-    from mrinets.train import generalization
+    from mrinets.train import evaluation, generalization
 
     if args.data:
         raise UsageError("--generalization scores the generalization set; it takes no --data.")
