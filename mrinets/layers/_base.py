@@ -245,6 +245,11 @@ class ComplexLayer(keras.layers.Layer):
         from mrinets.layers import activations, initializers
 
         self.activation = activations.get(activation)
+        # A parametric activation (modReLU's per-channel bias) is a sub-layer owning its weight.
+        self.activation_layer = (
+            activations.Activation(self.activation, axis=-1, dtype=self.complex_dtype, stacked=True)
+            if self.activation.parametric and self.is_complex else None
+        )
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer, complex=self.is_complex)
         self.bias_initializer = initializers.get(bias_initializer, complex=self.is_complex)
@@ -252,6 +257,17 @@ class ComplexLayer(keras.layers.Layer):
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
+
+    def build_activation(self, channels):
+        """Create the activation's weights (if any) for ``channels`` output channels; call in ``build``."""
+        if self.activation_layer is not None:
+            self.activation_layer.build((None, 2 * channels))
+
+    def apply_activation(self, y):
+        """The activation of a layer with a kernel on its channels-last output ``y`` (stacked when complex)."""
+        if self.activation_layer is not None:
+            return self.activation_layer(y)
+        return self.activation.on_stacked(y, -1) if self.is_complex else self.activation.on_real(y)
 
     def weight_arguments_config(self):
         """The config entries of ``set_weight_arguments`` (plus ``activity_regularizer``)."""
