@@ -54,7 +54,7 @@ class ReconNetwork(keras.layers.Layer):
     """Base of the k-space -> image networks: input handling and model inputs."""
 
     def __init__(self, rank: Rank = 2, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})  # FFTs, coil maps and DC stay float32 under mixed
         self.rank = check_rank(rank)
 
     def unpack(self, inputs):
