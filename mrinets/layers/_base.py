@@ -268,8 +268,8 @@ class ComplexLayer(keras.layers.Layer):
             if self.activation.parametric and self.is_complex else None
         )
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer, complex=self.is_complex)
-        self.bias_initializer = initializers.get(bias_initializer, complex=self.is_complex)
+        self.kernel_initializer = initializers.get(kernel_initializer, self.is_complex, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, self.is_complex, "bias_initializer")
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
