@@ -156,7 +156,7 @@ class VarNet(ReconNetwork):
         if self.sensitivity_network is None:
             return _coil_maps_from_acs(kspace, mask, num_low, self.rank)
         if num_low is not None:
-            region = ops.center_region(tf.shape(kspace)[-1], num_low, kspace.shape.rank)
+            region = ops.acs_region(mask, num_low, kspace.shape.rank)  # 2D masks: their 2D block
         else:
             region = ops.calibration_region(mask)
         images = ops.ifftn(kspace * tf.cast(region, kspace.dtype), rank=self.rank)  # (B, C, *S)
