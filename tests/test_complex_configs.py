@@ -13,8 +13,9 @@ def test_complex_quickstart_has_the_quickstart_parameter_count_within_10_percent
     real, complex_ = _model("varnet_quickstart"), _model("varnet_complex_quickstart")
     assert abs(complex_.count_params() / real.count_params() - 1) < 0.10, (complex_.count_params(), real.count_params())
     varnet = complex_.layers[-1]
-    assert varnet.regularizers[0].is_complex and not real.layers[-1].regularizers[0].is_complex
-    inner = [layer for layer in varnet.regularizers[0]._flatten_layers() if isinstance(layer, ComplexLayer)]
+    regularizer = varnet.blocks[0].regularizer
+    assert regularizer.is_complex and not real.layers[-1].blocks[0].regularizer.is_complex
+    inner = [layer for layer in regularizer._flatten_layers() if isinstance(layer, ComplexLayer)]
     assert inner and all(layer.is_complex for layer in inner)
     kinds = {type(layer).__name__ for layer in inner}
     assert {"Conv2D", "InstanceNormalization", "Activation"} <= kinds, kinds

@@ -52,7 +52,7 @@ def test_constant_initializer_sets_the_real_part():
 def test_shipped_varnet_unets_use_pytorch_conv_init(name):
     """As the README says: fastMRI's NormUnets in the shipped VarNet configs use PyTorch's conv init."""
     model = networks.build_layer(load(configs.find(name))["model"])
-    unets = [model.regularizers[0]] + ([model.sensitivity_network] if model.sensitivity_network else [])
+    unets = [model.blocks[0].regularizer] + ([model.sensitivity_network] if model.sensitivity_network else [])
     for unet in unets:
         convs = [layer for layer in unet._flatten_layers() if isinstance(layer, ComplexConv)]
         assert convs

@@ -32,7 +32,8 @@ def test_superposition_error_is_zero_for_a_linear_map(rng):
 def _image_networks(name):
     node = load(configs.find(name))["model"]
     model = networks.build_layer(node)
-    found = [getattr(model, "regularizers", [model])[0], getattr(model, "sensitivity_network", None)]
+    regularizer = model.blocks[0].regularizer if hasattr(model, "blocks") else model.regularizers[0]
+    found = [regularizer, getattr(model, "sensitivity_network", None)]
     return model.rank, [network for network in found if network is not None]
 
 

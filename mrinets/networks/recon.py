@@ -103,7 +103,7 @@ class VarNetBlock(keras.layers.Layer):
     """
 
     def __init__(self, regularizer, dc_weight, rank=2, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})  # k-space and DC in complex64 under a mixed policy
         self.regularizer, self.dc_weight, self.rank = regularizer, dc_weight, rank
 
     def sens_reduce(self, kspace, maps):
