@@ -25,6 +25,7 @@ COMPARISONS = {
     "quality": ("benchmarks.quality", "VarNet quality at equal training time vs fastMRI"),
     "data": ("benchmarks.data", "input pipeline vs training consumption"),
     "nufft": ("benchmarks.nufft", "NUFFT accuracy vs FINUFFT; type 1/2 and Toeplitz speed vs torchkbnufft, FINUFFT"),
+    "complex_vs_real": ("benchmarks.complex_vs_real", "VarNet with complex vs real regularizers; complex norm speed"),
 }
 
 
@@ -66,7 +67,7 @@ def table(folder):
                   "| comparison | result | goal | met |", "|---|---|---|---|"]
         lines += [f"| {r['comparison']} | {r['result']} | {r['goal']} | {_mark(r['pass'])} |"
                   for r in results.get("rows", [])]
-        if name == "quality":
+        if name in ("quality", "complex_vs_real"):
             zero = results["zero_filled"]["metrics"]
             lines += ["", "Zero-filled reference: " + "; ".join(
                 f"{acc} PSNR {v['psnr']:.2f} dB, SSIM {v['ssim']:.4f}, NMSE {v['nmse']:.4f}" for acc, v in zero.items())

@@ -186,7 +186,7 @@ INVALID = {
     "unknown mask argument": (("mask", "center_fraction"), 0.1),
     "missing required argument": (("loss",), {"type": "Combined"}),
     "wrong extra key type": (("loss",), {"type": "Combined", "losses": [{"type": "L1", "weight": "x"}]}),
-    "unknown activation argument": (("model", "regularizer", "activation"), {"type": "mod_relu", "treshold": -0.1}),
+    "unknown activation argument": (("model", "regularizer", "activation"), {"type": "mod_relu", "bais": -0.1}),
     "fixed argument": (("model", "regularizer", "conv"), {"type": "Conv2D", "rank": 3}),
     "rank out of range": (("model", "rank"), 4),
 }
@@ -195,7 +195,7 @@ VALID = {
     "combined loss": (("loss",), {"type": "Combined", "losses": [{"type": "L1", "weight": 0.5}, "SSIMLoss"]}),
     "null where nullable": (("train", "eval_batch_size"), None),
     "plain activation": (("model", "regularizer", "activation"), "cardioid"),
-    "activation with arguments": (("model", "regularizer", "activation"), {"type": "mod_relu", "threshold": -0.1}),
+    "activation with arguments": (("model", "regularizer", "activation"), {"type": "mod_relu", "bias": -0.1}),
     "list of center fractions": (("mask",), {"type": "random", "center_fractions": [0.08, 0.04], "accelerations": [4, 8]}),
 }
 

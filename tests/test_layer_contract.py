@@ -16,7 +16,7 @@ from mrinets.layers._base import merge_stacked, split_stacked
 
 CASES = {
     # name: (constructor arguments, input shape, call arguments)
-    "Activation": ({"activation": {"type": "mod_relu", "threshold": -0.1}}, (2, 6, 3), {}),
+    "Activation": ({"activation": {"type": "mod_relu", "bias": -0.2}}, (2, 6, 3), {}),
     "AveragePooling1D": ({}, (2, 8, 3), {}),
     "AveragePooling2D": ({"padding": "same"}, (2, 7, 6, 3), {}),
     "AveragePooling3D": ({}, (2, 4, 4, 4, 2), {}),
@@ -39,7 +39,7 @@ CASES = {
     "MaxPooling1D": ({}, (2, 8, 3), {}),
     "MaxPooling2D": ({"padding": "same"}, (2, 7, 6, 3), {}),
     "MaxPooling3D": ({}, (2, 4, 4, 4, 2), {}),
-    "ModReLU": ({"threshold": -0.5}, (2, 6, 3), {}),
+    "ModReLU": ({"bias": -0.5}, (2, 6, 3), {}),
     "UpSampling": ({"rank": 2, "size": (2, 1)}, (2, 4, 4, 3), {}),
     "UpSampling1D": ({"size": 3}, (2, 4, 3), {}),
     "UpSampling2D": ({}, (2, 4, 4, 3), {}),

@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 import scipy.linalg
@@ -78,12 +79,13 @@ def test_dense_matches_numpy(rng):
     np.testing.assert_allclose(y, expected, atol=1e-6)
 
 
-def _complex_activation_reference(name, z, threshold=0.0):
+def _complex_activation_reference(name, z, bias=-0.1):
+    """NumPy formulas; ``bias``: modReLU's bias (a float or per channel, the last axis)."""
     magnitude, phase = np.abs(z), np.angle(z)
     if name == "complex_relu":
         return np.maximum(z.real, 0) + 1j * np.maximum(z.imag, 0)
     if name == "mod_relu":
-        return np.maximum(magnitude + threshold, 0) * np.exp(1j * phase)
+        return np.maximum(magnitude + bias, 0) * np.exp(1j * phase)
     if name == "zrelu":
         return np.where((phase >= 0) & (phase <= np.pi / 2), z, 0)
     return 0.5 * (1 + np.cos(phase)) * z
@@ -99,19 +101,69 @@ def test_activations_match_numpy_as_function_string_and_layer(rng, name):
     conv = layers.Conv1D(3, 1, use_bias=False, dtype="complex128", activation=name,
                          kernel_initializer="zeros")
     conv.build(z.shape)
-    conv.set_weights([np.eye(3)[None], np.zeros((1, 3, 3))])
+    conv.set_weights([np.eye(3)[None], np.zeros((1, 3, 3))] + ([np.full(3, -0.1)] if name == "mod_relu" else []))
     np.testing.assert_allclose(conv(z).numpy(), expected, atol=1e-6)
 
 
-def test_mod_relu_threshold_and_gradients(rng):
-    z = random_complex(rng, (50,), np.complex128)
-    layer = layers.ModReLU(threshold=-1.0, dtype="complex128")
-    np.testing.assert_allclose(layer(z).numpy(), _complex_activation_reference("mod_relu", z, -1.0), atol=1e-6)
-    assert layers.ModReLU.from_config(layer.get_config()).get_config()["threshold"] == -1.0
-    zv = tf.Variable(np.concatenate([z, [0j]]))
+def test_mod_relu_learns_a_per_channel_bias(rng):
+    """modReLU's bias is a trainable ``(C,)`` weight of the layer applying it, -0.1 at initialization."""
+    z = random_complex(rng, (2, 7, 3), np.complex128)
+    layer = layers.ModReLU(dtype="complex128")
+    layer.build(z.shape)
+    assert [(w.name, tuple(w.shape), w.trainable) for w in layer.weights] == [("bias", (3,), True)]
+    np.testing.assert_allclose(layer.weights[0].numpy(), -0.1)
+    bias = np.array([-1.0, 0.0, -0.3])
+    layer.set_weights([bias])
+    np.testing.assert_allclose(layer(z).numpy(), _complex_activation_reference("mod_relu", z, bias), atol=1e-6)
+    np.testing.assert_allclose(layers.mod_relu(z, bias).numpy(), _complex_activation_reference("mod_relu", z, bias),
+                               atol=1e-6)
+    assert layers.ModReLU.from_config(layers.ModReLU(bias=-1.0).get_config()).get_config()["bias"] == -1.0
+    # d/db sum |modReLU(z)|^2 = sum over active entries of 2 (|z| + b), per channel.
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(tf.abs(layers.mod_relu(zv, threshold=0.5)) ** 2)
+        loss = tf.reduce_sum(tf.abs(layer(z)) ** 2)
+    active = np.maximum(np.abs(z) + bias, 0)
+    np.testing.assert_allclose(tape.gradient(loss, layer.weights[0]).numpy(), (2 * active).sum(axis=(0, 1)),
+                               rtol=1e-6)
+    zv = tf.Variable(np.concatenate([z.reshape(-1), [0j]]))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.abs(layers.mod_relu(zv, bias=0.5)) ** 2)
     assert np.all(np.isfinite(tape.gradient(loss, zv).numpy()))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.Conv2D(4, 3, padding="same", activation="mod_relu", dtype="complex64"),
+    lambda: layers.Conv2D(4, 3, padding="same", activation="mod_relu", dtype="complex64", data_format="channels_first"),
+    lambda: layers.Dense(4, activation={"type": "mod_relu", "bias": -0.3}, dtype="complex64"),
+], ids=["conv", "conv_channels_first", "dense"])
+def test_mod_relu_inside_a_layer_owns_its_bias(rng, make, tmp_path):
+    layer = make()
+    conv = isinstance(layer, layers.Conv2D)
+    first = conv and layer.data_format == "channels_first"
+    shape = (2, 3, 6, 6) if first else (2, 6, 6, 3) if conv else (2, 5)
+    x = random_complex(rng, shape)
+    y = layer(x).numpy()
+    biases = [w for w in layer.trainable_weights if w.path.endswith("/bias") and "activation" in w.path]
+    assert len(biases) == 1 and tuple(biases[0].shape) == (4,), [w.path for w in layer.weights]
+    np.testing.assert_allclose(biases[0].numpy(), layer.activation.initial_value)
+    # NumPy reference: the pre-activation, then modReLU with the layer's bias per channel
+    if conv:
+        pre = reference.conv(np.moveaxis(x, 1, -1) if first else x, layer.kernel.numpy(), (1, 1), "same", (1, 1))
+    else:
+        pre = x @ layer.kernel.numpy()
+    expected = _complex_activation_reference("mod_relu", pre + layer.bias.numpy(), biases[0].numpy())
+    expected = np.moveaxis(expected, -1, 1) if first else expected
+    np.testing.assert_allclose(y, expected, atol=1e-4)
+    clone = type(layer).from_config(layer.get_config())
+    clone.build(shape)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(x).numpy(), y, atol=1e-6)
+    inputs = keras.Input(shape[1:], dtype="complex64")
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(x).numpy(), y, atol=1e-6)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.abs(layer(x)) ** 2)
+    assert np.any(tape.gradient(loss, biases[0]).numpy() != 0)
 
 
 def test_real_activation_on_complex_layer_is_split(rng):

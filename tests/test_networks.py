@@ -138,22 +138,22 @@ def test_complex_unet_converts_only_at_its_edges():
 
 
 def test_activation_with_arguments_in_yaml(rng):
-    """``{type: mod_relu, threshold: ...}`` names the activation (with its arguments), not a layer."""
+    """``{type: mod_relu, bias: ...}`` names the activation (with its arguments), not a layer."""
     text = """
 model:
   type: UNet
   filters: [4, 8]
-  activation: {type: mod_relu, threshold: -0.25}
+  activation: {type: mod_relu, bias: -0.25}
   conv: {type: Conv2D, activation: {type: cardioid}}
 """
     net = networks.build(text)
     layers = {type(layer).__name__: layer for layer in net._flatten_layers()}
     activations = [layer.activation.serialize() for layer in net._flatten_layers() if type(layer).__name__ == "Activation"]
-    assert {"type": "mod_relu", "threshold": -0.25} in activations
+    assert {"type": "mod_relu", "bias": -0.25} in activations
     assert layers["Conv2D"].activation.serialize() == "cardioid"
-    with pytest.raises(config.ConfigError, match=r"model.activation.treshold: unknown argument 'treshold' for "
-                                                 r"activation mod_relu. Did you mean: threshold\?"):
-        networks.build(text.replace("threshold", "treshold"))
+    with pytest.raises(config.ConfigError, match=r"model.activation.bais: unknown argument 'bais' for "
+                                                 r"activation mod_relu. Did you mean: bias\?"):
+        networks.build(text.replace("bias", "bais"))
 
 
 def test_unet_kernel_initializer_reaches_every_conv():

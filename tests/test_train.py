@@ -236,7 +236,8 @@ def test_bad_config_in_a_subprocess_has_line_and_no_traceback(workspace):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("name", ["cascade", "modl", "unet2d", "unet3d", "varnet", "varnet_quickstart"])
+@pytest.mark.parametrize("name", ["cascade", "modl", "unet2d", "unet3d", "varnet", "varnet_quickstart",
+                                  "varnet_complex_quickstart"])
 def test_shipped_configs_validate_with_dry_run(name, capsys):
     from mrinets.train.schema import load_config, to_yaml
 

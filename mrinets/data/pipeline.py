@@ -5,7 +5,8 @@ Element structure (batched; `B` = batch size)::
     inputs = {
         "kspace": (B, C, H, W) complex64   # undersampled k-space (zeros where not sampled)
         "mask": (B, 1, 1, W) float32       # line masks; (B, 1, H, W) for 2D masks
-        "num_low_frequencies": (B,) int32  # fully sampled centre lines
+        "num_low_frequencies": (B,) int32  # fully sampled centre lines (2D masks: the block's width;
+                                           # networks take a 2D mask's block from the mask itself)
     }
     target: (B, h, w) float32              # RSS (multi-coil) / ESC (single-coil) magnitude
 
@@ -114,7 +115,7 @@ class _Loader:
                 num_low = _center_lines(sample["mask"])
         elif self.mask_fn is not None:
             mask, num_low = self.mask_fn(kspace.shape, seed=int(seed))
-            num_low = num_low[0] if isinstance(num_low, (tuple, list)) else num_low
+            num_low = num_low[-1] if isinstance(num_low, (tuple, list)) else num_low  # a 2D block's width
             mask = mask.astype(np.float32)
             kspace = kspace * mask
         else:

@@ -137,15 +137,31 @@ def from_stacked(x, axis=-1):
     return tf.complex(*split_stacked(x, axis))
 
 
+def follow_policy(dtype):
+    """``dtype``, or the global mixed policy (e.g. ``"mixed_float16"``) when its variables have that dtype.
+
+    Networks and complex layers compute in the global policy's half precision under
+    ``train.precision: mixed_*`` while keeping ``dtype`` variables.
+    """
+    policy = keras.mixed_precision.global_policy()
+    if isinstance(dtype, str) and policy.compute_dtype != policy.variable_dtype and policy.variable_dtype == dtype:
+        return policy.name
+    return dtype
+
+
 def _split_dtype(dtype):
-    """Layer ``dtype`` argument -> (Keras dtype policy for the weights, complex dtype or None)."""
+    """Layer ``dtype`` argument -> (Keras dtype policy for the weights, complex dtype or None).
+
+    A complex layer's policy follows a global mixed policy (``follow_policy``): float32
+    variables, the stacked form computed in float16/bfloat16.
+    """
     if isinstance(dtype, dict):  # a serialized DTypePolicy
         dtype = dtype.get("config", {}).get("name", dtype)
     if isinstance(dtype, str) and dtype in COMPLEX_DTYPES:
-        return COMPLEX_DTYPES[dtype], dtype
+        return follow_policy(COMPLEX_DTYPES[dtype]), dtype
     if dtype is not None and not isinstance(dtype, (str, keras.DTypePolicy)) and is_complex_dtype(dtype):
         name = tf.as_dtype(dtype).name
-        return COMPLEX_DTYPES[name], name
+        return follow_policy(COMPLEX_DTYPES[name]), name
     return dtype, None
 
 
@@ -192,7 +208,7 @@ class ComplexLayer(keras.layers.Layer):
         """Dtype of the layer's outputs (complex unless real or stacked)."""
         if self.is_complex and not self.stacked:
             return self.complex_dtype
-        return self.compute_dtype if not self.is_complex else COMPLEX_DTYPES[self.complex_dtype]
+        return self.compute_dtype
 
     def channels(self, input_shape):
         """Number of (complex) channels in ``input_shape``."""
@@ -212,8 +228,9 @@ class ComplexLayer(keras.layers.Layer):
                 )
             return self.forward(inputs, training=training)
         inputs = tf.cast(inputs, self.complex_dtype)  # real inputs are complex with zero imaginary part
-        outputs = self.forward(to_stacked(inputs, self.channel_axis), training=training)
-        return from_stacked(outputs, self.channel_axis)
+        stacked = tf.cast(to_stacked(inputs, self.channel_axis), self.compute_dtype)  # half under a mixed policy
+        outputs = self.forward(stacked, training=training)
+        return from_stacked(tf.cast(outputs, COMPLEX_DTYPES[self.complex_dtype]), self.channel_axis)
 
     def forward(self, x, training=None):
         raise NotImplementedError
@@ -245,13 +262,29 @@ class ComplexLayer(keras.layers.Layer):
         from mrinets.layers import activations, initializers
 
         self.activation = activations.get(activation)
+        # A parametric activation (modReLU's per-channel bias) is a sub-layer owning its weight.
+        self.activation_layer = (
+            activations.Activation(self.activation, axis=-1, dtype=self.complex_dtype, stacked=True)
+            if self.activation.parametric and self.is_complex else None
+        )
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer, complex=self.is_complex)
-        self.bias_initializer = initializers.get(bias_initializer, complex=self.is_complex)
+        self.kernel_initializer = initializers.get(kernel_initializer, self.is_complex, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, self.is_complex, "bias_initializer")
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
+
+    def build_activation(self, channels):
+        """Create the activation's weights (if any) for ``channels`` output channels; call in ``build``."""
+        if self.activation_layer is not None:
+            self.activation_layer.build((None, 2 * channels))
+
+    def apply_activation(self, y):
+        """The activation of a layer with a kernel on its channels-last output ``y`` (stacked when complex)."""
+        if self.activation_layer is not None:
+            return self.activation_layer(y)
+        return self.activation.on_stacked(y, -1) if self.is_complex else self.activation.on_real(y)
 
     def weight_arguments_config(self):
         """The config entries of ``set_weight_arguments`` (plus ``activity_regularizer``)."""

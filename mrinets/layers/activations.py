@@ -4,7 +4,8 @@ Each is defined once on (real, imag) float pairs, so the same code serves
 complex tensors and the stacked form networks use inside.
 
 - ``complex_relu`` (CReLU): ``relu(re) + i relu(im)``.
-- ``mod_relu``: ``relu(|z| + threshold) * z / |z|``.
+- ``mod_relu`` (modReLU, Arjovsky et al. 2016): ``relu(|z| + b) * z / |z|`` with a
+  per-channel bias ``b`` that layers learn (``MOD_RELU_BIAS`` at initialization).
 - ``zrelu``: ``z`` where ``0 <= arg(z) <= pi/2``, else 0.
 - ``cardioid``: ``0.5 (1 + cos(arg z)) z``.
 
@@ -22,6 +23,12 @@ from mrinets.layers._base import ComplexLayer, from_pair_view, invalid_argument,
 
 _EPSILON = 1e-12
 
+#: Initial modReLU bias. Any ``b != 0`` makes modReLU nonlinear everywhere (it adds
+#: ``b z / |z|``; ``b = 0`` is the identity); -0.1 zeroes about 1% of a unit-variance complex
+#: Gaussian input (``P(|z| < 0.1) = 1 - exp(-0.01)``), so signals pass at initialization and
+#: the learned bias sets how sparse each channel becomes.
+MOD_RELU_BIAS = -0.1
+
 
 # Each activation is written once on "pairs": a float tensor whose axis ``axis``
 # holds (re, im). Complex tensors and the stacked form are both viewed that way.
@@ -34,9 +41,10 @@ def _pairs_complex_relu(pairs, axis):
     return tf.nn.relu(pairs)
 
 
-def _pairs_mod_relu(pairs, axis, threshold=0.0):
+def _pairs_mod_relu(pairs, axis, bias=MOD_RELU_BIAS):
+    # ``bias``: a float or a tensor broadcasting against the (re, im)-reduced magnitude.
     magnitude = _magnitude(pairs, axis)
-    return pairs * (tf.nn.relu(magnitude + threshold) / magnitude)
+    return pairs * (tf.nn.relu(magnitude + tf.cast(bias, pairs.dtype)) / magnitude)
 
 
 def _pairs_zrelu(pairs, axis):
@@ -69,9 +77,15 @@ def complex_relu(z):
     return _on_complex(_pairs_complex_relu, z)
 
 
-def mod_relu(z, threshold=0.0):
-    """modReLU: ``relu(|z| + threshold) * z / |z|``; ``threshold`` <= 0 zeroes small magnitudes."""
-    return _on_complex(_pairs_mod_relu, z, threshold=threshold)
+def mod_relu(z, bias=MOD_RELU_BIAS):
+    """modReLU: ``relu(|z| + bias) * z / |z|``; a negative ``bias`` zeroes small magnitudes.
+
+    ``bias``: a float or an array broadcasting against ``z`` (e.g. per channel ``(C,)``).
+    Layers (``activation="mod_relu"``, ``ModReLU``) learn a per-channel bias instead.
+    """
+    z = tf.convert_to_tensor(z)
+    bias = tf.expand_dims(tf.convert_to_tensor(bias, z.dtype.real_dtype), -1)  # broadcast over (re, im)
+    return _on_complex(_pairs_mod_relu, z, bias=bias)
 
 
 def zrelu(z):
@@ -99,6 +113,13 @@ def _plugin_pairs(function, **kwargs):
     return on_pairs
 
 
+#: Activations with a learned per-channel parameter -> (argument name, default initial value).
+#: A layer given one (``activation="mod_relu"``) owns that parameter as a weight.
+PARAMETRIC = {"mod_relu": ("bias", MOD_RELU_BIAS)}
+
+_HALF = (tf.float16, tf.bfloat16)
+
+
 class ActivationFunction:
     """An activation resolved for a layer: applies to real, complex or stacked tensors."""
 
@@ -109,6 +130,13 @@ class ActivationFunction:
             self.pair = None
             self.real = None
         elif isinstance(identifier, str) and identifier in _PAIR_FUNCTIONS:
+            if identifier in PARAMETRIC:
+                argument, default = PARAMETRIC[identifier]
+                unknown = sorted(set(kwargs) - {argument})
+                if unknown:
+                    raise invalid_argument("activation", f"only the argument {argument!r} for {identifier}",
+                                           {"type": identifier, **kwargs})
+                self.initial_value = float(kwargs.get(argument, default))
             self.pair = functools.partial(_PAIR_FUNCTIONS[identifier], **kwargs)
             self.real = None
         elif isinstance(identifier, str) and _registered_complex(identifier) is not None:
@@ -124,6 +152,11 @@ class ActivationFunction:
     def is_identity(self):
         return self.identifier is None or self.identifier == "linear"
 
+    @property
+    def parametric(self):
+        """Whether a layer applying this activation learns a per-channel parameter (modReLU's bias)."""
+        return isinstance(self.identifier, str) and self.identifier in PARAMETRIC
+
     def on_real(self, x):
         if self.is_identity:
             return x
@@ -134,13 +167,22 @@ class ActivationFunction:
             )
         return self.real(x)
 
-    def on_stacked(self, x, axis=-1):
+    def on_stacked(self, x, axis=-1, parameter=None):
+        """Apply to the stacked form ``x``; ``parameter``: a parametric activation's ``(C,)`` weight.
+
+        Half-precision inputs are computed in float32 (``|z|`` underflows in float16) and cast back.
+        """
         if self.is_identity:
             return x
         if self.real is not None:
             return self.real(x)  # a split activation acts elementwise on the stacked form
-        pairs, pair_axis = pair_view(x, axis)
-        return from_pair_view(self.pair(pairs, pair_axis), pair_axis)
+        pairs, pair_axis = pair_view(tf.cast(x, tf.float32) if x.dtype in _HALF else x, axis)
+        kwargs = {}
+        if parameter is not None:
+            shape = [1] * pairs.shape.rank
+            shape[pair_axis - 1] = -1  # the channel axis of the pairs view
+            kwargs[PARAMETRIC[self.identifier][0]] = tf.reshape(tf.cast(parameter, pairs.dtype), shape)
+        return tf.cast(from_pair_view(self.pair(pairs, pair_axis, **kwargs), pair_axis), x.dtype)
 
     def serialize(self):
         if self.identifier is None:
@@ -184,9 +226,12 @@ class Activation(ComplexLayer):
     Args:
         activation: a name (``"mod_relu"``, ``"relu"``, a plugin's), a
             ``{"type": name, **arguments}`` mapping (e.g. ``{"type": "mod_relu",
-            "threshold": -0.1}``), or a callable.
-        axis: channel axis of the stacked form (only used with ``stacked=True``).
+            "bias": -0.25}``), or a callable.
+        axis: the channel axis (of the stacked form with ``stacked=True``).
         **kwargs: base layer arguments (``dtype``, ``stacked``, ``name``, ...).
+
+    A parametric activation (``mod_relu``) on a complex layer learns one float per
+    channel, weight ``bias`` ``(C,)``, initialized to the given (or default) value.
 
     Input/output: any shape; complex in, complex out (real for a real layer).
     """
@@ -195,11 +240,23 @@ class Activation(ComplexLayer):
         super().__init__(**kwargs)
         self.activation = get(activation)
         self.channel_axis = axis
+        self.parameter = None
+
+    def build(self, input_shape):
+        if self.activation.parametric and self.is_complex:
+            channels = self.channels(input_shape)
+            if channels is None:
+                raise ValueError(f"Layer '{self.name}' ({self.activation.identifier}) learns a per-channel "
+                                 f"parameter and needs a known channel axis {self.channel_axis}; received "
+                                 f"input_shape={tuple(input_shape)}.")
+            self.parameter = self.add_weight(name=PARAMETRIC[self.activation.identifier][0], shape=(channels,),
+                                             initializer=keras.initializers.Constant(self.activation.initial_value))
+        self.built = True
 
     def forward(self, x, training=None):
         if not self.is_complex:
             return self.activation.on_real(x)
-        return self.activation.on_stacked(x, self.channel_axis)
+        return self.activation.on_stacked(x, self.channel_axis, self.parameter)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -232,19 +289,19 @@ Cardioid = _activation_layer("Cardioid", "cardioid")
 
 @keras.saving.register_keras_serializable(package="mrinets")
 class ModReLU(Activation):
-    """modReLU layer (complex64 by default): ``relu(|z| + threshold) * z / |z|``.
+    """modReLU layer (complex64 by default): ``relu(|z| + b) * z / |z|``, ``b`` learned per channel.
 
     Args:
-        threshold: float added to the magnitude; negative values zero small entries.
+        bias: initial value of the per-channel bias ``b`` (weight ``bias``, shape ``(C,)``);
+            negative values zero small magnitudes. Default ``MOD_RELU_BIAS`` (-0.1).
         axis, **kwargs: see ``Activation``.
     """
 
-    def __init__(self, threshold=0.0, axis=-1, dtype="complex64", **kwargs):
-        super().__init__({"type": "mod_relu", "threshold": float(threshold)}, axis=axis, dtype=dtype, **kwargs)
-        self.threshold = float(threshold)
+    def __init__(self, bias=MOD_RELU_BIAS, axis=-1, dtype="complex64", **kwargs):
+        super().__init__({"type": "mod_relu", "bias": float(bias)}, axis=axis, dtype=dtype, **kwargs)
 
     def get_config(self):
         config = super().get_config()
         config.pop("activation")
-        config["threshold"] = self.threshold
+        config["bias"] = self.activation.initial_value
         return config

@@ -139,6 +139,7 @@ class ComplexConv(ComplexLayer):
                                     self.bias_constraint)
             if self.use_bias else []
         )
+        self.build_activation(self.filters)
         self.input_spec = keras.InputSpec(min_ndim=self.rank + 2, axes={self.channel_axis: input_shape[self.channel_axis]})
 
     @property
@@ -183,8 +184,7 @@ class ComplexConv(ComplexLayer):
         y = self.convolve(x, tf.cast(self.real_kernel(), x.dtype))
         if self.use_bias:
             y = y + tf.cast(self.real_bias(), y.dtype)
-        y = self.activation.on_stacked(y, -1) if self.is_complex else self.activation.on_real(y)
-        y = _args.from_channels_last(y, self.data_format, self.rank)
+        y = _args.from_channels_last(self.apply_activation(y), self.data_format, self.rank)
         return _args.unflatten_batch(y, batch_shape)
 
     def output_length(self, axis, length):

@@ -36,6 +36,7 @@ class Dense(ComplexLayer):
                                                self.kernel_regularizer, self.kernel_constraint)
         self._bias = (self.add_complex_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
                                               self.bias_constraint) if self.use_bias else [])
+        self.build_activation(self.units)
         self.input_spec = keras.InputSpec(min_ndim=2, axes={-1: input_shape[-1]})
 
     @property
@@ -53,7 +54,7 @@ class Dense(ComplexLayer):
         y = tf.matmul(x, tf.cast(kernel, x.dtype)) if x.shape.rank == 2 else tf.tensordot(x, tf.cast(kernel, x.dtype), 1)
         if self.use_bias:
             y = y + tf.cast(self._bias[0] if not self.is_complex else merge_stacked(*self._bias), y.dtype)
-        return self.activation.on_stacked(y) if self.is_complex else self.activation.on_real(y)
+        return self.apply_activation(y)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)[:-1] + (self.units * (2 if self.stacked else 1),)

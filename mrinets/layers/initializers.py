@@ -131,11 +131,18 @@ COMPLEX_INITIALIZERS = {
 }
 
 
-def get(identifier, complex=False):
+#: Random Keras initializers with no complex meaning: a complex layer refuses them.
+_REAL_ONLY = (keras.initializers.RandomNormal, keras.initializers.RandomUniform, keras.initializers.TruncatedNormal,
+              keras.initializers.Orthogonal)
+
+
+def get(identifier, complex=False, argument="initializer"):
     """Initializer from a name, a config dict or an instance.
 
     With ``complex=True`` a Keras name that has a ``complex_`` counterpart
-    (``"glorot_uniform"`` -> ``"complex_glorot_uniform"``) gives the counterpart.
+    (``"glorot_uniform"`` -> ``"complex_glorot_uniform"``) gives the counterpart, and a
+    random Keras initializer other than ``VarianceScaling`` (``RandomNormal``, ``Orthogonal``,
+    ...) is refused with an error naming ``argument`` (see ``complex_pair`` for the others).
     A name neither mrinets nor Keras knows loads the plugins (``mrinets.layers.lookup``).
     """
     if isinstance(identifier, str):
@@ -145,7 +152,11 @@ def get(identifier, complex=False):
             found = _named(identifier, complex)
         if found is not None:
             return found()
-    return keras.initializers.get(identifier)  # also a config dict: {"class_name": "VarianceScaling", "config": ...}
+    initializer = keras.initializers.get(identifier)  # also a config dict: {"class_name": "VarianceScaling", ...}
+    if complex and isinstance(initializer, _REAL_ONLY):
+        raise invalid_argument(argument, "for a complex layer a complex initializer (e.g. 'complex_he_normal'), "
+                               "a Keras VarianceScaling one, or a constant one", identifier)
+    return initializer
 
 
 def _named(name, complex):
@@ -168,10 +179,17 @@ def _keras_knows(name):
 def complex_pair(initializer, shape, complex_dtype):
     """(real-part initializer, imag-part initializer) for a complex weight.
 
-    A complex initializer draws once and both parts come from that draw; a real
-    initializer sets the real part and leaves the imaginary part zero (so
-    ``"ones"`` means 1+0j).
+    A complex initializer draws once and both parts come from that draw. A Keras
+    ``VarianceScaling`` (``{class_name: VarianceScaling, config: {scale: s, ...}}``,
+    ``GlorotUniform``, ...) draws each part independently with half its variance
+    (scale ``s / 2``), so ``E|w|^2 = s / fan`` as for the complex initializers. Any other
+    initializer sets the real part and leaves the imaginary part zero (so ``"ones"`` means 1+0j).
     """
+    if isinstance(initializer, keras.initializers.VarianceScaling):
+        seed = initializer.get_config().get("seed")  # an int: repeatable draws; else two independent ones
+        return tuple(keras.initializers.VarianceScaling(
+            scale=initializer.scale / 2, mode=initializer.mode, distribution=initializer.distribution,
+            seed=seed + part if isinstance(seed, int) else None) for part in (0, 1))
     if not isinstance(initializer, ComplexVarianceScaling):
         return initializer, "zeros"
     seed = initializer.next_seed()  # both parts repeat the same stateless draw

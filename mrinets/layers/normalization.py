@@ -110,9 +110,13 @@ class ComplexNormalization(ComplexLayer):
     def _broadcast(self, value, rank):
         shape = [1] * rank
         shape[self._axis] = -1
-        return tf.reshape(tf.cast(value, self.compute_dtype), shape)
+        return tf.reshape(tf.cast(value, self.variable_dtype), shape)
 
     def forward(self, x, training=None):
+        # Statistics in the variables' dtype (float32 under a mixed policy, as Keras' norms); output in x's.
+        return tf.cast(self._normalize(tf.cast(x, self.variable_dtype), training), x.dtype)
+
+    def _normalize(self, x, training):
         rank = x.shape.rank
         parts = split_stacked(x, self._axis) if self.is_complex else [x]
         keep = {"batch": (self._axis,), "instance": (0, self._axis), "layer": (0,)}[self.statistics]

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from mrinets import config
 from mrinets.layers import Activation, ComplexLayer, from_stacked, to_stacked
-from mrinets.layers._base import _split_dtype
+from mrinets.layers._base import COMPLEX_DTYPES, _split_dtype, follow_policy
 
 
 def plain(value):
@@ -21,11 +21,15 @@ class LayerFactory:
     Complex networks build every mrinets layer with ``stacked=True`` so the
     network converts complex <-> stacked only at its edges; a plugin layer that
     is not a ``ComplexLayer`` is wrapped so it still sees complex tensors.
+    Under a global mixed policy the layers compute in half precision (``follow_policy``)
+    and the network returns float32 (complex64) outputs.
     """
 
     def __init__(self, dtype):
         self.policy_dtype, self.complex_dtype = _split_dtype(dtype)
-        self.dtype = self.complex_dtype or self.policy_dtype
+        self.dtype = self.complex_dtype or follow_policy(self.policy_dtype)
+        self.outer_dtype = (COMPLEX_DTYPES[self.complex_dtype] if self.complex_dtype
+                            else keras.dtype_policies.get(self.dtype).variable_dtype)
 
     @property
     def is_complex(self):
@@ -51,6 +55,8 @@ class LayerFactory:
         return to_stacked(tf.cast(x, self.complex_dtype)) if self.is_complex else x
 
     def to_outer(self, x):
+        """The last layer's output -> the network's output (float32 / complex64 under a mixed policy)."""
+        x = tf.cast(x, self.outer_dtype)
         return from_stacked(x) if self.is_complex else x
 
 
@@ -63,7 +69,8 @@ class ComplexBoundary(keras.layers.Layer):
         self.layer = layer if isinstance(layer, keras.layers.Layer) else keras.saving.deserialize_keras_object(layer)
 
     def call(self, x, training=None):
-        return to_stacked(self.layer(from_stacked(x)))
+        stacked = tf.cast(x, tf.float32) if x.dtype in (tf.float16, tf.bfloat16) else x  # complex64 under mixed
+        return tf.cast(to_stacked(self.layer(from_stacked(stacked))), x.dtype)
 
     def compute_output_shape(self, input_shape):
         inner = self.layer.compute_output_shape(tuple(input_shape[:-1]) + (input_shape[-1] // 2,))

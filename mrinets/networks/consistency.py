@@ -22,7 +22,7 @@ class DataConsistency(keras.layers.Layer):
     """Base: ``rank`` spatial dimensions; subclasses implement ``call``."""
 
     def __init__(self, rank: Rank = 2, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})  # complex64 physics under a mixed policy too
         self.rank = check_rank(rank)
 
     def get_config(self):

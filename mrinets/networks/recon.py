@@ -54,7 +54,7 @@ class ReconNetwork(keras.layers.Layer):
     """Base of the k-space -> image networks: input handling and model inputs."""
 
     def __init__(self, rank: Rank = 2, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})  # FFTs, coil maps and DC stay float32 under mixed
         self.rank = check_rank(rank)
 
     def unpack(self, inputs):
@@ -104,7 +104,7 @@ class VarNetBlock(keras.layers.Layer):
     """
 
     def __init__(self, regularizer, dc_weight, rank=2, scale=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})  # k-space and DC in complex64 under a mixed policy
         self.regularizer, self.dc_weight, self.rank, self.scale = regularizer, dc_weight, rank, scale
 
     def sens_reduce(self, kspace, maps):
@@ -179,7 +179,7 @@ class VarNet(ReconNetwork):
         if self.sensitivity_network is None:
             return _coil_maps_from_acs(kspace, mask, num_low, self.rank)
         if num_low is not None:
-            region = ops.center_region(tf.shape(kspace)[-1], num_low, kspace.shape.rank)
+            region = ops.acs_region(mask, num_low, kspace.shape.rank)  # 2D masks: their 2D block
         else:
             region = ops.calibration_region(mask)
         images = ops.ifftn(kspace * tf.cast(region, kspace.dtype), rank=self.rank)  # (B, C, *S)

@@ -164,7 +164,7 @@ class UNet(keras.layers.Layer):
             x = self._run(layers, tf.concat([x, skip], axis=-1), training)
         x = _crop(self.output_conv(x), crop)
         if self.normalize:
-            x = x * std + mean if self.out_channels == self.in_channels else x
+            x = tf.cast(x, std.dtype) * std + mean if self.out_channels == self.in_channels else x
         outputs = self.factory.to_outer(x)
         return outputs + tf.cast(inputs, outputs.dtype) if self.residual else outputs
 

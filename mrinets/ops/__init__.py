@@ -20,7 +20,9 @@ from mrinets.ops.noncartesian import (
 )
 from mrinets.ops.nufft import NUFFTOperator, ToeplitzOperator, nufft
 from mrinets.ops.sense import (
+    acs_region,
     apply_mask,
+    calibration_block,
     calibration_region,
     center_crop,
     center_region,
@@ -39,7 +41,9 @@ from mrinets.ops.trajectories import (
 )
 
 __all__ = [
+    "acs_region",
     "apply_mask",
+    "calibration_block",
     "calibration_region",
     "calibration_window",
     "center_crop",

@@ -149,6 +149,65 @@ def center_region(shape_last, num_low_frequencies, ndim, window=None):
     return _taper(tf.cast((idx >= pad) & (idx < pad + n), tf.float32), ndim - 1, window)
 
 
+def calibration_block(mask, window=None):
+    """The calibration block of a 2D mask: its largest fully sampled rectangle, centred as fastMRI centres.
+
+    A block of ``c`` rows starts at row ``(H - c + 1) // 2`` (columns alike), as the 2D masks
+    place their calibration region; of the fully sampled such blocks the largest wins. Unlike a
+    run through the centre (``calibration_region``), random points next to the block cannot
+    extend it with unsampled entries.
+
+    Args:
+        mask: `(batch, 1, ..., H, W)` real/bool mask (axes between batch and H of size 1).
+        window: None, "hann" or "hamming": taper over the block along each axis.
+
+    Returns:
+        float32 tensor of ``mask``'s shape: 1 (or the window) inside the block, 0 elsewhere.
+    """
+    _check_window(window)
+    mask = tf.convert_to_tensor(mask)
+    shape = tf.shape(mask)
+    h, w = shape[-2], shape[-1]
+    sampled = tf.reshape(tf.cast(tf.not_equal(mask, tf.zeros([], mask.dtype)), tf.float32), [-1, h, w])
+    integral = tf.pad(tf.cumsum(tf.cumsum(sampled, axis=1), axis=2), [[0, 0], [1, 0], [1, 0]])  # (N, H+1, W+1)
+    rows, cols = tf.range(1, h + 1), tf.range(1, w + 1)  # candidate block sizes
+    top, left = (h - rows + 1) // 2, (w - cols + 1) // 2
+
+    def corner(row_index, col_index):  # integral image at (row_index[i], col_index[j]): (N, H, W)
+        return tf.gather(tf.gather(integral, row_index, axis=1), col_index, axis=2)
+
+    total = corner(top + rows, left + cols) - corner(top, left + cols) - corner(top + rows, left) + corner(top, left)
+    area = tf.cast(rows[:, None] * cols[None, :], tf.float32)
+    full = tf.where(total > area - 0.5, area, tf.zeros_like(total))  # area of each fully sampled block
+    best = tf.argmax(tf.reshape(full, [tf.shape(full)[0], -1]), axis=1, output_type=tf.int32)
+    found = tf.cast(tf.reduce_max(full, axis=[1, 2]) > 0, tf.float32)[:, None, None]
+    size_h, size_w = best // w + 1, best % w + 1
+
+    def run(size, n):  # (N, n): 1 on [(n - size + 1) // 2, ... + size)
+        start = ((n - size + 1) // 2)[:, None]
+        index = tf.range(n)[None, :]
+        return tf.cast((index >= start) & (index < start + size[:, None]), tf.float32)
+
+    region = _taper(run(size_h, h), 1, window)[:, :, None] * _taper(run(size_w, w), 1, window)[:, None, :]
+    return tf.reshape(region * found, shape)
+
+
+def acs_region(mask, num_low_frequencies, ndim, window=None):
+    """The auto-calibration region of a line mask or of a 2D mask, chosen at run time.
+
+    A line mask (``mask.shape[-2] == 1``, e.g. `(batch, 1, 1, W)`): fastMRI's
+    ``num_low_frequencies`` center lines (``center_region``). A 2D mask (`(batch, 1, H, W)`
+    with H > 1, e.g. ``poisson_disc``, ``gaussian``): its calibration block over the last two
+    axes (``calibration_block``); ``num_low_frequencies`` is then unused.
+
+    Returns a float32 tensor broadcastable to `(batch, ..., H, W)` k-space of ``ndim`` dimensions.
+    """
+    mask = tf.convert_to_tensor(mask)
+    lines = center_region(tf.shape(mask)[-1], num_low_frequencies, ndim, window=window)
+    block = calibration_block(mask, window=window)
+    return tf.where(tf.shape(mask)[-2] > 1, block, lines)
+
+
 def estimate_coil_maps(
     kspace, mask=None, num_low_frequencies=None, rank=2, axes=(-1,), eps=1e-8, threshold=0.0, window="hamming"
 ):
@@ -162,7 +221,8 @@ def estimate_coil_maps(
         mask: sampling mask broadcastable to ``kspace``; its central fully sampled block
             along ``axes`` is the ACS region (see ``calibration_region``).
         num_low_frequencies: alternatively, the number of fastMRI center lines along the last
-            axis, a scalar or `(batch,)` tensor.
+            axis, a scalar or `(batch,)` tensor. Given with a 2D mask (``mask.shape[-2] > 1``),
+            the mask's 2D calibration block is used instead (``acs_region``).
         rank: number of spatial axes.
         axes: the undersampled axes of ``mask``.
         eps: added under the square root of the RSS.
@@ -176,7 +236,9 @@ def estimate_coil_maps(
     """
     rank = check_rank(rank)
     kspace = _as_complex(kspace, "kspace")
-    if num_low_frequencies is not None:
+    if num_low_frequencies is not None and mask is not None:
+        region = acs_region(mask, num_low_frequencies, kspace.shape.rank, window=window)
+    elif num_low_frequencies is not None:
         region = center_region(tf.shape(kspace)[-1], num_low_frequencies, kspace.shape.rank, window=window)
     elif mask is not None:
         region = calibration_region(mask, axes=axes, window=window)

@@ -1,0 +1,222 @@
+"""Complex vs real regularizers in the same VarNet, at equal parameters and equal wall-clock time.
+
+Two VarNets that differ only in their regularizer U-Nets, both from shipped configs:
+
+* ``real``: ``configs/varnet_quickstart.yaml``, fastMRI's real NormUnet on the stacked (re, im)
+  channels, channels [12, 24, 48], 393,714 parameters;
+* ``complex``: ``configs/varnet_complex_quickstart.yaml``, a complex U-Net on the complex image
+  (complex convs, complex instance norm, cardioid), channels [8, 17, 34], 389,706 parameters.
+
+Every (setting, seed) trains at the same time (one thread each, so machine load hits all alike) for
+``--minutes`` of wall-clock time counted after the first step (graph tracing, reported apart: the
+complex graph takes several times longer to trace), on the
+built-in MNI152 training split with one recipe: L1 loss, Adam 1e-3, batch 4, random line masks
+(centre fractions 0.08/0.04 at 4x/8x), the seed fixing weights, shuffling and masks. Both then
+reconstruct the same validation slices with the same masks (``benchmarks.quality``'s evaluation
+set, 4x and 8x) and are scored per volume with ``mrinets.metrics``. Anchor: Cole et al. (MRM 2021)
+found complex networks better than real ones at equal parameter count. Goal: complex >= real.
+
+The run also times complex batch/instance normalization against the real one of the same size
+(C complex channels vs 2C real ones, forward + backward). Goal: <= 1.5x.
+
+    python -m benchmarks.complex_vs_real [--minutes 3] [--seeds 0 1] [--quick]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks._timing import row, time_candidates, write_results
+from benchmarks.quality import BATCH, EVAL, TRAIN_MASK, _finish, make_eval_set, score
+
+LEARNING_RATE = 1e-3
+SETTINGS = {"real": "varnet_quickstart", "complex": "varnet_complex_quickstart"}
+NORM_SHAPE = (4, 96, 96)  # batch, height, width of the normalization timing
+NORM_CHANNELS = (8, 34)   # complex channels (the real norm gets twice as many)
+
+
+def cpu():
+    """The CPU model and its AVX-512 flags (from /proc/cpuinfo)."""
+    model, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name") and model == "unknown":
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return {"model": model, "avx512": sorted(f for f in flags if f.startswith("avx512"))}
+
+
+def _worker(setting, root, eval_path, seconds, seed, out):
+    import keras
+
+    from benchmarks._timing import set_tf_threads, train_step
+    from mrinets import configs, data, networks
+    from mrinets.config import load
+
+    set_tf_threads()
+    keras.utils.set_random_seed(seed)
+    model = networks.build(load(configs.find(SETTINGS[setting]))["model"])
+    step = train_step(model, keras.optimizers.Adam(LEARNING_RATE))
+    ds = data.build_dataset(f"{root}/train", mask={"type": "random", **TRAIN_MASK}, batch_size=BATCH,
+                            shuffle=True, seed=seed, repeat=True, drop_remainder=True)
+
+    def predict(kspace, mask, low):
+        import tensorflow as tf
+
+        return model({"kspace": tf.constant(kspace), "mask": tf.constant(mask[:, None, None, :]),
+                      "num_low_frequencies": tf.constant(low)}, training=False).numpy()
+
+    iterator = iter(ds)
+    begin = time.perf_counter()
+    inputs, target = next(iterator)
+    losses, durations = [float(step(inputs, target))], []  # the first step traces the graph: not in the budget
+    first_step_seconds, start = time.perf_counter() - begin, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        inputs, target = next(iterator)
+        begin = time.perf_counter()
+        losses.append(float(step(inputs, target)))
+        durations.append(time.perf_counter() - begin)
+    summary = _finish(predict, eval_path, out, len(losses), time.perf_counter() - start, losses, model.count_params())
+    summary["median_step_seconds"] = statistics.median(durations[5:] or durations)
+    summary["first_step_seconds"] = first_step_seconds
+    return summary
+
+
+def norm_speed(repeats=10):
+    """Forward + backward time of complex batch/instance norm vs the real norm of the same size."""
+    import tensorflow as tf
+
+    from benchmarks._timing import set_tf_threads
+    from mrinets import layers
+
+    set_tf_threads()
+    results = {}
+    for kind in ("BatchNormalization", "InstanceNormalization"):
+        for channels in NORM_CHANNELS:
+            stacked = tf.random.normal(NORM_SHAPE + (2 * channels,))
+            norms = {"complex": getattr(layers, kind)(dtype="complex64", stacked=True),
+                     "real": getattr(layers, kind)()}
+
+            def step(norm):
+                @tf.function
+                def run():
+                    with tf.GradientTape() as tape:
+                        tape.watch(stacked)
+                        loss = tf.reduce_sum(norm(stacked, training=True) ** 2)
+                    return tape.gradient(loss, [stacked] + norm.trainable_variables)
+
+                return lambda: [g.numpy() for g in run()]
+
+            times = time_candidates({name: step(norm) for name, norm in norms.items()}, repeats=repeats)
+            results[f"{kind}/{channels}"] = {"complex_seconds": times["complex"], "real_seconds": times["real"],
+                                             "ratio": times["complex"] / times["real"],
+                                             "shape": list(NORM_SHAPE) + [channels], "real_channels": 2 * channels}
+    return results
+
+
+def run(minutes, seeds, quick=False):
+    from mrinets import data
+
+    norms = norm_speed(3 if quick else 10)
+    root = data.prepare_builtin(progress=False)
+    runs = {}
+    with tempfile.TemporaryDirectory() as folder:
+        eval_path = os.path.join(folder, "eval.npz")
+        make_eval_set(root, eval_path)
+        env = {**os.environ, "MRINETS_BENCH_THREADS": "1"}
+        workers = {}
+        for seed in seeds:
+            for setting in SETTINGS:
+                out = os.path.join(folder, f"{setting}-{seed}.npz")
+                command = [sys.executable, "-m", "benchmarks.complex_vs_real", "--worker", setting, "--root", root,
+                           "--eval", eval_path, "--seconds", str(minutes * 60), "--seed", str(seed), "--out", out]
+                workers[setting, seed] = (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                           text=True, env=env), out)
+        for (setting, seed), (process, out) in workers.items():
+            stdout, stderr = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"{setting} worker (seed {seed}) failed:\n{stderr[-3000:]}")
+            result = json.loads(stdout.strip().splitlines()[-1])
+            predictions = np.load(out)
+            result["metrics"] = score(eval_path, {name: predictions[name] for name in EVAL})
+            runs.setdefault(setting, {})[str(seed)] = result
+        sets = np.load(eval_path)
+        zero_filled = score(eval_path, {name: sets[f"{name}/zero_filled"] for name in EVAL})
+    return {"minutes_per_model": minutes, "seeds": list(seeds), "quick": quick, "cpu": cpu(), "threads": 1,
+            "schedule": "every (setting, seed) trains at the same time, 1 thread each; the budget starts after "
+                        "the first step (graph tracing, in first_step_seconds)",
+            "recipe": {"loss": "L1", "optimizer": f"Adam({LEARNING_RATE})", "batch_size": BATCH,
+                       "train_mask": {"type": "random", **TRAIN_MASK}, "configs": SETTINGS},
+            "eval": {name: {"center_fraction": f, "acceleration": a} for name, (f, a) in EVAL.items()},
+            "runs": runs, "zero_filled": {"metrics": zero_filled}, "norms": norms}
+
+
+def _mean(results, setting, name, metric):
+    return float(np.mean([r["metrics"][name][metric] for r in results["runs"][setting].values()]))
+
+
+def rows(results):
+    table = []
+    real, complex_ = results["runs"]["real"], results["runs"]["complex"]
+    seeds = len(results["seeds"])
+    for name in EVAL:
+        per_seed = ", ".join(f"seed {s}: {complex_[s]['metrics'][name]['psnr']:.2f} vs {real[s]['metrics'][name]['psnr']:.2f}"
+                             for s in real)
+        c, r = (_mean(results, k, name, "psnr") for k in ("complex", "real"))
+        cs, rs = (_mean(results, k, name, "ssim") for k in ("complex", "real"))
+        table.append(row(f"VarNet complex vs real regularizers at equal time ({results['minutes_per_model']:g} min, "
+                         f"{seeds} seeds), {name}",
+                         f"PSNR {c:.2f} vs {r:.2f} dB ({per_seed}), SSIM {cs:.4f} vs {rs:.4f}",
+                         "complex >= real", c >= r and cs >= rs))
+    steps = {k: statistics.median(v["median_step_seconds"] for v in results["runs"][k].values()) for k in SETTINGS}
+    table.append(row("VarNet train step, complex vs real regularizers (batch 4, 1 thread)",
+                     f"{steps['complex'] * 1e3:.0f} vs {steps['real'] * 1e3:.0f} ms "
+                     f"({steps['complex'] / steps['real']:.2f}x)"))
+    for key, value in results["norms"].items():
+        table.append(row(f"{key.replace('/', ' ')} complex channels vs the real norm on twice as many, fwd+bwd",
+                         f"time {value['ratio']:.2f}x", "<= 1.5x", value["ratio"] <= 1.5))
+    return table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="0.5 minutes, one seed, results/quick/")
+    parser.add_argument("--minutes", type=float, default=8.0, help="training wall-clock time per model and seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default %(default)s)")
+    parser.add_argument("--norms-only", action="store_true", help="only the normalization timing")
+    parser.add_argument("--worker", choices=sorted(SETTINGS), help=argparse.SUPPRESS)
+    parser.add_argument("--root", help=argparse.SUPPRESS)
+    parser.add_argument("--eval", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(args.worker, args.root, args.eval, args.seconds, args.seed, args.out)))
+        return
+    if args.norms_only:
+        print(json.dumps({"cpu": cpu(), "norms": norm_speed()}, indent=2))
+        return
+    minutes, seeds = (0.5, args.seeds[:1]) if args.quick else (args.minutes, args.seeds)
+    results = run(minutes, seeds, args.quick)
+    write_results("complex_vs_real", results, quick=args.quick)  # the figures first, whatever the table does
+    table = rows(results)
+    path = write_results("complex_vs_real", results, table, quick=args.quick)
+    for line in table:
+        print(f"{line['comparison']}: {line['result']} (goal {line['goal'] or '-'})")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
