@@ -27,6 +27,7 @@ KIND_PAGES = {
     "initializer": ("Initializers", "Complex initializers, usable as `kernel_initializer: name`."),
     "metric": ("Metrics", "Evaluation metrics (`registry.get(\"metric\", name)`)."),
     "dataset": ("Datasets", "Dataset builders (`registry.get(\"dataset\", name)`)."),
+    "baseline": ("Baselines", "Classical reconstructions for `evaluate.baselines:` and `mrinets baseline NAME`."),
 }
 
 

@@ -84,8 +84,13 @@ class ReconNetwork(keras.layers.Layer):
         return {**super().get_config(), "rank": self.rank}
 
 
-def _coil_maps_from_acs(kspace, mask, num_low, rank):
-    return ops.estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low, rank=rank)
+#: ``coil_maps:`` a method of ``ops.estimate_coil_maps`` or ``{method: espirit, crop: 0.9, ...}``.
+CoilMaps = typing.Union[str, dict]
+
+
+def _coil_maps_from_acs(kspace, mask, num_low, rank, spec="acs"):
+    method, options = ops.coil_maps.parse_spec(spec)
+    return ops.estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low, rank=rank, method=method, **options)
 
 
 class VarNetBlock(keras.layers.Layer):
@@ -137,11 +142,19 @@ class VarNet(ReconNetwork):
         sensitivity: network estimating coil maps from ACS coil images (default: NormUnet 8
             channels, 4 pools), or None (``null``) for maps estimated directly from the ACS data.
         share_weights: one regularizer for all cascades.
+        coil_maps: with ``sensitivity: null``, how the maps are estimated: "acs", "espirit",
+            "walsh", "inati" or ``{method: espirit, crop: 0.9}`` (``ops.estimate_coil_maps``).
     """
 
     def __init__(self, rank: Rank = 2, cascades: PositiveInt = 12, regularizer: NetworkRef = VARNET_REGULARIZER,
-                 sensitivity: OptionalNetworkRef = VARNET_SENSITIVITY, share_weights: bool = False, **kwargs):
+                 sensitivity: OptionalNetworkRef = VARNET_SENSITIVITY, share_weights: bool = False,
+                 coil_maps: CoilMaps = "acs", **kwargs):
         super().__init__(rank, **kwargs)
+        ops.coil_maps.parse_spec(coil_maps)
+        if sensitivity is not None and coil_maps != "acs":
+            raise ValueError("Invalid value for argument `coil_maps`. Expected 'acs' unless `sensitivity` is None "
+                             f"(the sensitivity network estimates the maps). Received: coil_maps={coil_maps!r}")
+        self.coil_maps_spec = coil_maps
         self.cascades = check_positive_int(cascades, "cascades")
         self.regularizer, self.sensitivity = regularizer, sensitivity
         self.share_weights = bool(share_weights)
@@ -154,7 +167,7 @@ class VarNet(ReconNetwork):
 
     def coil_maps(self, kspace, mask, num_low):
         if self.sensitivity_network is None:
-            return _coil_maps_from_acs(kspace, mask, num_low, self.rank)
+            return _coil_maps_from_acs(kspace, mask, num_low, self.rank, self.coil_maps_spec)
         if num_low is not None:
             region = ops.center_region(tf.shape(kspace)[-1], num_low, kspace.shape.rank)
         else:
@@ -176,7 +189,8 @@ class VarNet(ReconNetwork):
 
     def get_config(self):
         return {**super().get_config(), "cascades": self.cascades, "regularizer": plain(self.regularizer),
-                "sensitivity": plain(self.sensitivity), "share_weights": self.share_weights}
+                "sensitivity": plain(self.sensitivity), "share_weights": self.share_weights,
+                "coil_maps": plain(self.coil_maps_spec)}
 
 
 @keras.saving.register_keras_serializable(package="mrinets")
@@ -194,11 +208,16 @@ class Unrolled(ReconNetwork):
         data_consistency: registered data-consistency block (``HardDC``, ``GradientDC``, ``CGDC``),
             or None for image-domain post-processing of the SENSE-combined zero-filled image.
         share_weights: one regularizer and one data-consistency block for every iteration.
+        coil_maps: how the maps are estimated: "acs", "espirit", "walsh", "inati" or
+            ``{method: espirit, crop: 0.9}`` (``ops.estimate_coil_maps``).
     """
 
     def __init__(self, rank: Rank = 2, iterations: PositiveInt = 5, regularizer: NetworkRef = "CNN",
-                 data_consistency: OptionalConsistencyRef = "GradientDC", share_weights: bool = False, **kwargs):
+                 data_consistency: OptionalConsistencyRef = "GradientDC", share_weights: bool = False,
+                 coil_maps: CoilMaps = "acs", **kwargs):
         super().__init__(rank, **kwargs)
+        ops.coil_maps.parse_spec(coil_maps)
+        self.coil_maps_spec = coil_maps
         self.iterations = check_positive_int(iterations, "iterations")
         self.regularizer, self.data_consistency = regularizer, data_consistency
         self.share_weights = bool(share_weights)
@@ -209,7 +228,7 @@ class Unrolled(ReconNetwork):
 
     def call(self, inputs, training=None):
         kspace, mask, num_low = self.unpack(inputs)
-        maps = _coil_maps_from_acs(kspace, mask, num_low, self.rank)
+        maps = _coil_maps_from_acs(kspace, mask, num_low, self.rank, self.coil_maps_spec)
         image = ops.sense_adjoint(kspace, maps, mask, rank=self.rank)
         for i in range(self.iterations):
             index = 0 if self.share_weights else i
@@ -220,7 +239,8 @@ class Unrolled(ReconNetwork):
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "regularizer": plain(self.regularizer),
-                "data_consistency": plain(self.data_consistency), "share_weights": self.share_weights}
+                "data_consistency": plain(self.data_consistency), "share_weights": self.share_weights,
+                "coil_maps": plain(self.coil_maps_spec)}
 
 
 @keras.saving.register_keras_serializable(package="mrinets")

@@ -20,6 +20,7 @@ HOOK_KINDS = {
     "register_metrics": "metric",
     "register_masks": "mask",
     "register_datasets": "dataset",
+    "register_baselines": "baseline",
 }
 
 
@@ -66,3 +67,9 @@ def register_masks(register):
 @hookspec
 def register_datasets(register):
     """Register dataset builders."""
+
+
+@hookspec
+def register_baselines(register):
+    """Register classical reconstructions ``f(kspace, mask, num_low_frequencies=None, rank=2, **options)``
+    returning the `(batch, *spatial)` magnitude image."""
