@@ -172,6 +172,12 @@ def add_prepare_arguments(parser):
     return parser
 
 
+def cmd_data_convert(args):
+    from mrinets.data import convert
+
+    return convert.convert_command(args)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="mrinets", description="Deep-learning MRI reconstruction with Keras 3.")
     parser.add_argument("--version", action="version", version=f"mrinets {__version__}")
@@ -217,6 +223,12 @@ def build_parser():
     prepare = data_commands.add_parser("prepare", help="prepare the built-in dataset into the cache")
     add_prepare_arguments(prepare)
     prepare.set_defaults(run=cmd_data_prepare)
+    convert = data_commands.add_parser("convert", help="convert ISMRMRD raw data to fastMRI-layout files")
+    convert.add_argument("input", help="an ISMRMRD file (.h5/.mrd) or a folder of them")
+    convert.add_argument("output", help="folder for the fastMRI-layout files (same names, .h5)")
+    convert.add_argument("--group", default="dataset", help="the ISMRMRD group inside the file (default: dataset)")
+    convert.add_argument("--force", action="store_true", help="overwrite existing output files")
+    convert.set_defaults(run=cmd_data_convert)
 
     from mrinets.train.commands import add_commands
 

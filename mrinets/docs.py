@@ -28,6 +28,7 @@ KIND_PAGES = {
     "metric": ("Metrics", "Evaluation metrics (`registry.get(\"metric\", name)`)."),
     "dataset": ("Datasets", "Dataset builders (`registry.get(\"dataset\", name)`); those mrinets prepares are a training config's `data.builtin`."),
     "schedule": ("Learning-rate schedules", "The training config's `optimizer.schedule: {type: ...}`."),
+    "baseline": ("Baselines", "Classical reconstructions for `evaluate.baselines:` and `mrinets baseline NAME`."),
 }
 
 

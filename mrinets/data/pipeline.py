@@ -31,6 +31,7 @@ import tensorflow as tf
 from mrinets.arguments import check_positive_int
 from mrinets.data.fastmri import DataError, read_metadata, read_slice
 from mrinets.data.masks import MaskFunc, _VariableDensity2D
+from mrinets.ops import coil_compression as compress
 from mrinets.ops.fft import ifftn_np
 
 
@@ -215,6 +216,8 @@ def build_dataset(
     return_metadata=False,
     drop_remainder=False,
     skip_bad_files=False,
+    virtual_coils=None,
+    coil_compression="svd",
 ):
     """Build the ``tf.data.Dataset`` described in the module docstring.
 
@@ -235,6 +238,9 @@ def build_dataset(
         drop_remainder: drop the last partial batch.
         skip_bad_files: leave out unreadable files (one ``DataWarning`` with their count) and,
             while iterating, bad slices such as NaN k-space (a ``DataWarning`` each, counted).
+        virtual_coils: compress the (undersampled) k-space to this many virtual coils
+            (``mrinets.ops.compress_coils``); the target keeps the file's coils. None: no compression.
+        coil_compression: "svd" or "gcc" (readout along axis -2, as in fastMRI files).
 
     Raises:
         DataError: unreadable files, no files, files mixing train-style and test-style layouts,
@@ -252,6 +258,9 @@ def build_dataset(
             + ", ".join(f"{m['path']} ({m['target_key'] or 'no target'})" for m in metas[:6])
         )
     with_target = has_target.pop()
+    if virtual_coils is not None and coil_compression not in compress.METHODS:
+        raise ValueError(f"Invalid value for argument `coil_compression`. Expected one of {compress.METHODS}. "
+                         f"Received: coil_compression={coil_compression!r}")
     mask_fn = _build_mask(mask)
     kshapes = {meta["kspace_shape"] for meta in metas}
     if crop is None:
@@ -296,6 +305,8 @@ def build_dataset(
             stateful=False,
         )
         kspace.set_shape(kshape)
+        if virtual_coils is not None:
+            kspace = compress.compress_coils(kspace[None], virtual_coils, coil_compression)[0]
         m.set_shape(mshape)
         num_low.set_shape([])
         target.set_shape(tshape if with_target else (0, 0))

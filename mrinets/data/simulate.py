@@ -144,7 +144,7 @@ def make_header(encoded_size, recon_size, fov_mm=(240.0, 240.0, 5.0)):
 
 
 def write_fastmri_h5(path, kspace, target=None, target_key="reconstruction_rss", attrs=None, mask=None,
-                     encoded_size=None, recon_size=None):
+                     encoded_size=None, recon_size=None, header=None):
     """Write a fastMRI-layout file atomically (temporary file, then rename).
 
     Args:
@@ -154,6 +154,7 @@ def write_fastmri_h5(path, kspace, target=None, target_key="reconstruction_rss",
         attrs: extra file attributes; `max` and `norm` of the target are added when a target is given.
         mask: optional `(W,)` mask (test-style files).
         encoded_size, recon_size: header matrix sizes (default: k-space and target shapes).
+        header: the ISMRMRD XML to store instead of a generated one (converted raw data).
     """
     path = os.fspath(path)
     kspace = np.asarray(kspace, np.complex64)
@@ -173,7 +174,8 @@ def write_fastmri_h5(path, kspace, target=None, target_key="reconstruction_rss",
                 f.attrs["norm"] = float(np.linalg.norm(target))
             if mask is not None:
                 f.create_dataset("mask", data=np.asarray(mask).astype(bool))
-            f.create_dataset("ismrmrd_header", data=np.bytes_(make_header(encoded_size, recon_size)))
+            xml = make_header(encoded_size, recon_size) if header is None else header
+            f.create_dataset("ismrmrd_header", data=np.bytes_(xml.encode("utf-8") if isinstance(xml, str) else xml))
             for key, value in (attrs or {}).items():
                 f.attrs[key] = value
         os.replace(tmp, path)

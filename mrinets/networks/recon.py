@@ -84,8 +84,13 @@ class ReconNetwork(keras.layers.Layer):
         return {**super().get_config(), "rank": self.rank}
 
 
-def _coil_maps_from_acs(kspace, mask, num_low, rank):
-    return ops.estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low, rank=rank)
+#: ``coil_maps:`` a method of ``ops.estimate_coil_maps`` or ``{method: espirit, crop: 0.9, ...}``.
+CoilMaps = typing.Union[str, dict]
+
+
+def _coil_maps_from_acs(kspace, mask, num_low, rank, spec="acs"):
+    method, options = ops.coil_maps.parse_spec(spec)
+    return ops.estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low, rank=rank, method=method, **options)
 
 
 class VarNetBlock(keras.layers.Layer):
@@ -147,11 +152,14 @@ class VarNet(ReconNetwork):
         regularizer_scale: None, or the initial value of a learned scale per cascade on the
             regularizer's term; ``0.0`` with ``start: cg_sense`` makes the untrained network
             CG-SENSE followed by data consistency, so training only adds what improves on it.
+        coil_maps: with ``sensitivity: null``, how the maps are estimated: "acs", "espirit",
+            "walsh", "inati" or ``{method: espirit, crop: 0.9}`` (``ops.estimate_coil_maps``).
     """
 
     def __init__(self, rank: Rank = 2, cascades: PositiveInt = 12, regularizer: NetworkRef = VARNET_REGULARIZER,
                  sensitivity: OptionalNetworkRef = VARNET_SENSITIVITY, share_weights: bool = False,
-                 start: str = "zero_filled", regularizer_scale: typing.Optional[float] = None, **kwargs):
+                 start: str = "zero_filled", regularizer_scale: typing.Optional[float] = None,
+                 coil_maps: CoilMaps = "acs", **kwargs):
         super().__init__(rank, **kwargs)
         if start not in ("zero_filled", "cg_sense"):
             raise invalid_argument("start", "'zero_filled' or 'cg_sense'", start)
@@ -160,6 +168,11 @@ class VarNet(ReconNetwork):
             raise invalid_argument("regularizer_scale", "a number or None", regularizer_scale)
         self.start = start
         self.regularizer_scale = None if regularizer_scale is None else float(regularizer_scale)
+        ops.coil_maps.parse_spec(coil_maps)
+        if sensitivity is not None and coil_maps != "acs":
+            raise ValueError("Invalid value for argument `coil_maps`. Expected 'acs' unless `sensitivity` is None "
+                             f"(the sensitivity network estimates the maps). Received: coil_maps={coil_maps!r}")
+        self.coil_maps_spec = coil_maps
         self.cascades = check_positive_int(cascades, "cascades")
         self.regularizer, self.sensitivity = regularizer, sensitivity
         self.share_weights = bool(share_weights)
@@ -177,7 +190,7 @@ class VarNet(ReconNetwork):
 
     def coil_maps(self, kspace, mask, num_low):
         if self.sensitivity_network is None:
-            return _coil_maps_from_acs(kspace, mask, num_low, self.rank)
+            return _coil_maps_from_acs(kspace, mask, num_low, self.rank, self.coil_maps_spec)
         if num_low is not None:
             region = ops.acs_region(mask, num_low, kspace.shape.rank)  # 2D masks: their 2D block
         else:
@@ -203,7 +216,7 @@ class VarNet(ReconNetwork):
     def get_config(self):
         return {**super().get_config(), "cascades": self.cascades, "regularizer": plain(self.regularizer),
                 "sensitivity": plain(self.sensitivity), "share_weights": self.share_weights, "start": self.start,
-                "regularizer_scale": self.regularizer_scale}
+                "regularizer_scale": self.regularizer_scale, "coil_maps": plain(self.coil_maps_spec)}
 
 
 @keras.saving.register_keras_serializable(package="mrinets")
@@ -221,11 +234,16 @@ class Unrolled(ReconNetwork):
         data_consistency: registered data-consistency block (``HardDC``, ``GradientDC``, ``CGDC``),
             or None for image-domain post-processing of the SENSE-combined zero-filled image.
         share_weights: one regularizer and one data-consistency block for every iteration.
+        coil_maps: how the maps are estimated: "acs", "espirit", "walsh", "inati" or
+            ``{method: espirit, crop: 0.9}`` (``ops.estimate_coil_maps``).
     """
 
     def __init__(self, rank: Rank = 2, iterations: PositiveInt = 5, regularizer: NetworkRef = "CNN",
-                 data_consistency: OptionalConsistencyRef = "GradientDC", share_weights: bool = False, **kwargs):
+                 data_consistency: OptionalConsistencyRef = "GradientDC", share_weights: bool = False,
+                 coil_maps: CoilMaps = "acs", **kwargs):
         super().__init__(rank, **kwargs)
+        ops.coil_maps.parse_spec(coil_maps)
+        self.coil_maps_spec = coil_maps
         self.iterations = check_positive_int(iterations, "iterations")
         self.regularizer, self.data_consistency = regularizer, data_consistency
         self.share_weights = bool(share_weights)
@@ -236,7 +254,7 @@ class Unrolled(ReconNetwork):
 
     def call(self, inputs, training=None):
         kspace, mask, num_low = self.unpack(inputs)
-        maps = _coil_maps_from_acs(kspace, mask, num_low, self.rank)
+        maps = _coil_maps_from_acs(kspace, mask, num_low, self.rank, self.coil_maps_spec)
         image = ops.sense_adjoint(kspace, maps, mask, rank=self.rank)
         for i in range(self.iterations):
             index = 0 if self.share_weights else i
@@ -247,7 +265,8 @@ class Unrolled(ReconNetwork):
 
     def get_config(self):
         return {**super().get_config(), "iterations": self.iterations, "regularizer": plain(self.regularizer),
-                "data_consistency": plain(self.data_consistency), "share_weights": self.share_weights}
+                "data_consistency": plain(self.data_consistency), "share_weights": self.share_weights,
+                "coil_maps": plain(self.coil_maps_spec)}
 
 
 @keras.saving.register_keras_serializable(package="mrinets")

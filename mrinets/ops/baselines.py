@@ -1,9 +1,17 @@
-"""Classical reconstructions: zero-filled RSS and CG-SENSE with ACS coil maps."""
+"""Classical reconstructions: zero-filled RSS and CG-SENSE, and the table of registered baselines.
+
+Every entry of ``BASELINES`` (registry kind ``baseline``) is called as
+``f(kspace, mask, num_low_frequencies=None, rank=2, **options)`` and returns the
+`(batch, *spatial)` magnitude image.
+"""
 
 import tensorflow as tf
 
 from mrinets.ops.cg import conjugate_gradient
+from mrinets.ops.coil_maps import parse_spec
+from mrinets.ops.cs import l1_wavelet_recon, tv_recon
 from mrinets.ops.fft import _as_complex, check_rank, ifftn
+from mrinets.ops.grappa import grappa
 from mrinets.ops.sense import apply_mask, center_crop, estimate_coil_maps, rss, sense_adjoint, sense_normal
 
 
@@ -40,6 +48,7 @@ def cg_sense(
     window="hamming",
     crop=None,
     return_complex=False,
+    coil_maps="acs",
 ):
     """CG-SENSE: solve ``(A^H A + regularization * I) x = A^H y`` with conjugate gradients.
 
@@ -48,6 +57,8 @@ def cg_sense(
         mask: sampling mask broadcastable to ``kspace``.
         maps: optional coil maps; by default estimated from the ACS region
             (``estimate_coil_maps`` with ``mask``/``num_low_frequencies``/``axes``/``window``).
+        coil_maps: the estimation method when ``maps`` is None: "acs", "espirit", "walsh", "inati"
+            or ``{"method": name, **options}`` (see ``estimate_coil_maps``).
         regularization: Tikhonov weight relative to the mean diagonal of ``A^H A`` (which is
             about the sampled fraction, as the maps have unit RSS). The defaults (0.05, 10
             iterations) were chosen on the built-in training split at 4x.
@@ -62,9 +73,9 @@ def cg_sense(
     rank = check_rank(rank)
     kspace = _as_complex(kspace, "kspace")
     if maps is None:
-        maps = estimate_coil_maps(
-            kspace, mask=mask, num_low_frequencies=num_low_frequencies, rank=rank, axes=axes, window=window
-        )
+        method, options = parse_spec(coil_maps)
+        maps = estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low_frequencies, rank=rank, axes=axes,
+                                  window=window, method=method, **options)
     # Scale the regularizer with the sampled fraction so its meaning does not depend on acceleration.
     density = tf.reduce_mean(tf.cast(tf.not_equal(tf.cast(mask, tf.float32), 0), tf.float32))
     lam = tf.cast(regularization * density, kspace.dtype.real_dtype)
@@ -81,3 +92,13 @@ def cg_sense(
     if not return_complex:
         image = tf.abs(image)
     return image if crop is None else center_crop(image, crop)
+
+
+def zero_filled_baseline(kspace, mask, num_low_frequencies=None, rank=2, crop=None):
+    """Zero-filled RSS (``zero_filled``) in the baseline calling convention."""
+    return zero_filled(kspace, mask, rank=rank, crop=crop)
+
+
+#: name -> baseline function (registered under kind ``baseline`` by the built-in plugin).
+BASELINES = {"zero_filled": zero_filled_baseline, "cg_sense": cg_sense, "grappa": grappa,
+             "l1_wavelet": l1_wavelet_recon, "tv": tv_recon}

@@ -209,12 +209,15 @@ def acs_region(mask, num_low_frequencies, ndim, window=None):
 
 
 def estimate_coil_maps(
-    kspace, mask=None, num_low_frequencies=None, rank=2, axes=(-1,), eps=1e-8, threshold=0.0, window="hamming"
+    kspace, mask=None, num_low_frequencies=None, rank=2, axes=(-1,), eps=1e-8, threshold=0.0, window="hamming",
+    method="acs", **options
 ):
     """Coil maps from the auto-calibration region, normalized by their RSS.
 
-    The k-space outside the ACS region is zeroed, transformed to low-resolution coil images,
-    and each is divided by the RSS over coils, so ``rss(maps) == 1`` wherever there is signal.
+    ``method="acs"`` (default): the k-space outside the ACS region is zeroed, transformed to
+    low-resolution coil images, and each is divided by the RSS over coils, so ``rss(maps) == 1``
+    wherever there is signal. ``"walsh"`` and ``"inati"`` start from the same low-resolution
+    images; ``"espirit"`` from the (unwindowed) ACS block. See ``mrinets.ops.coil_maps``.
 
     Args:
         kspace: `(batch, coils, *spatial)` complex k-space (undersampled or full).
@@ -230,26 +233,45 @@ def estimate_coil_maps(
             rectangle); a taper reduces Gibbs ringing in the maps.
         threshold: maps are set to zero where the low-resolution RSS is below ``threshold`` times
             its per-example maximum (background without signal; like ESPIRiT's cropping); 0 keeps all.
+            Not with ``"espirit"``, whose ``crop`` option does this.
+        method: "acs", "espirit", "walsh" or "inati".
+        **options: the method's own arguments: ``espirit``: ``calib_width``, ``kernel_width=6``,
+            ``thresh=0.02``, ``crop=0.95``
+            (sigpy ``EspiritCalib``'s names); ``walsh``:
+            ``kernel_size=7``; ``inati``: ``kernel_size=7``, ``iterations=5``.
 
     Returns:
         `(batch, coils, *spatial)` complex maps, ``kspace``'s dtype.
     """
+    from mrinets.ops import coil_maps
+
     rank = check_rank(rank)
     kspace = _as_complex(kspace, "kspace")
-    if num_low_frequencies is not None and mask is not None:
-        region = acs_region(mask, num_low_frequencies, kspace.shape.rank, window=window)
-    elif num_low_frequencies is not None:
-        region = center_region(tf.shape(kspace)[-1], num_low_frequencies, kspace.shape.rank, window=window)
-    elif mask is not None:
-        region = calibration_region(mask, axes=axes, window=window)
-    else:
+    function = coil_maps.method_function(method, options)
+    if method == "espirit" and threshold:
+        raise ValueError("Invalid value for argument `threshold`. Expected 0 with method='espirit' (its `crop` "
+                         f"option removes the background). Received: threshold={threshold!r}")
+
+    def region(window):
+        if num_low_frequencies is not None and mask is not None:
+            return acs_region(mask, num_low_frequencies, kspace.shape.rank, window=window)
+        if num_low_frequencies is not None:
+            return center_region(tf.shape(kspace)[-1], num_low_frequencies, kspace.shape.rank, window=window)
+        if mask is not None:
+            return calibration_region(mask, axes=axes, window=window)
         raise ValueError(
             "Invalid value for argument `mask`. Expected a mask or `num_low_frequencies` to locate the "
             "calibration region. Received: mask=None, num_low_frequencies=None"
         )
-    images = ifftn(apply_mask(kspace, region), rank=rank)
+
+    if method == "espirit":
+        return function(kspace, region(None), rank=rank, **options)
+    images = ifftn(apply_mask(kspace, region(window)), rank=rank)
     magnitude = rss(images, axis=-(rank + 1), keepdims=True)
-    maps = images / tf.cast(tf.sqrt(tf.square(magnitude) + eps), images.dtype)
+    if function is None:
+        maps = images / tf.cast(tf.sqrt(tf.square(magnitude) + eps), images.dtype)
+    else:
+        maps = function(images, rank=rank, **options)
     if threshold:
         peak = tf.reduce_max(magnitude, axis=list(range(1, magnitude.shape.rank)), keepdims=True)
         support = tf.cast(magnitude >= tf.cast(threshold, magnitude.dtype) * peak, maps.dtype)

@@ -87,3 +87,10 @@ def register_losses(register):
     from mrinets.train.losses import LOSSES
 
     _register_table(register, LOSSES)
+
+
+@hookimpl
+def register_baselines(register):
+    from mrinets.ops.baselines import BASELINES
+
+    _register_table(register, BASELINES)

@@ -1,4 +1,4 @@
-"""``mrinets train``, ``mrinets evaluate`` and ``mrinets predict``."""
+"""``mrinets train``, ``mrinets evaluate``, ``mrinets predict`` and ``mrinets baseline``."""
 
 import json
 import os
@@ -133,9 +133,11 @@ def load_run(target, which="best"):
 
 
 def cmd_evaluate(args):
+    from mrinets.config import to_plain
     from mrinets.data import build_dataset, data_errors
     from mrinets.train import checkpoint, evaluation
     from mrinets.train.datasets import data_paths
+    from mrinets.train.schema import coil_compression_options
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
     if getattr(args, "generalization", False):
@@ -143,20 +145,23 @@ def cmd_evaluate(args):
     path = args.data or data_paths(cfg)[1]
     ds = build_dataset(path, mask=cfg["mask"], batch_size=args.batch_size, shuffle=False,
                        crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
-                       return_metadata=True)
+                       return_metadata=True, **coil_compression_options(cfg))
     if len(ds.element_spec) != 3:
         from mrinets.data import DataError
 
         raise DataError(f"{path!r} holds test-style files (no target) that cannot be scored; use `mrinets predict`.")
     print(f"evaluating {ckpt} (step {state['step']}) on {path}", flush=True)
+    baselines = args.baseline or to_plain(cfg["evaluate"]["baselines"])
     with data_errors():
-        volumes = evaluation.collect(ds, evaluation.predict_function(model), baselines=True, max_slices=args.max_slices)
+        volumes = evaluation.collect(ds, evaluation.predict_function(model), baselines=baselines,
+                                     max_slices=args.max_slices)
     rows, means = evaluation.volume_metrics(volumes)
     print(evaluation.format_table(rows, means))
     out = args.output or os.path.join(run_dir, f"evaluation-{os.path.splitext(os.path.basename(ckpt))[0]}")
     for name, volume in volumes.items():
         k = volume["target"].shape[0] // 2
-        png = evaluation.figure_png(volume["zero_filled"][k], volume["model"][k], volume["target"][k],
+        zero_filled = volume.get("zero_filled", 0 * volume["target"])
+        png = evaluation.figure_png(zero_filled[k], volume["model"][k], volume["target"][k],
                                     title=f"{name} slice {k}")
         checkpoint.atomic_write(os.path.join(out, "figures", f"{os.path.splitext(name)[0]}.png"),
                                 lambda handle, png=png: handle.write(png))
@@ -189,20 +194,23 @@ def _evaluate_generalization(args, cfg, model, run_dir, ckpt, state):
     return 0
 
 
-def cmd_predict(args):
-    from mrinets.data import build_dataset, data_errors, list_files, read_metadata
+def write_submission(files, mask, reconstruct, output, dataset_options=None):
+    """Reconstruct every slice of ``files`` with ``reconstruct(inputs)`` and write fastMRI submission files.
+
+    Each volume is cropped to its target's shape, else to the header's reconstruction matrix
+    (fastMRI test files), and written under ``output`` with the input's name. Returns the count.
+    """
+    import numpy as np
+
+    from mrinets.data import build_dataset, data_errors, read_metadata
     from mrinets.ops import center_crop
     from mrinets.train import evaluation
 
-    cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
-    predict = evaluation.predict_function(model)
-    files = list_files(args.data)
-    print(f"reconstructing {len(files)} file(s) with {ckpt} (step {state['step']})", flush=True)
     written = 0
     for path in files:
         meta = read_metadata(path)
-        ds = build_dataset(path, mask=cfg["mask"], batch_size=1, shuffle=False, deterministic_masks=True,
-                           return_metadata=True)
+        ds = build_dataset(path, mask=mask, batch_size=1, shuffle=False, deterministic_masks=True,
+                           return_metadata=True, **(dataset_options or {}))
         h, w = meta["kspace_shape"][-2:]
         if meta["target_shape"] is not None:
             crop = meta["target_shape"]
@@ -214,20 +222,70 @@ def cmd_predict(args):
         with data_errors():
             for element in ds:
                 inputs, info = element[0], element[-1]
-                image = center_crop(predict(inputs), crop).numpy() * info["scale"].numpy()[:, None, None]
+                image = center_crop(reconstruct(inputs), crop).numpy() * info["scale"].numpy()[:, None, None]
                 slices[int(info["slice"].numpy()[0])] = image[0]
-        import numpy as np
-
         volume = np.stack([slices[k] for k in sorted(slices)])
-        evaluation.write_reconstructions({os.path.basename(path): volume}, args.output)
+        evaluation.write_reconstructions({os.path.basename(path): volume}, output)
         written += 1
         print(f"  {os.path.basename(path)}: reconstruction {volume.shape}", flush=True)
+    return written
+
+
+def cmd_predict(args):
+    from mrinets.data import list_files
+    from mrinets.train import evaluation
+    from mrinets.train.schema import coil_compression_options
+
+    cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
+    predict = evaluation.predict_function(model)
+    files = list_files(args.data)
+    print(f"reconstructing {len(files)} file(s) with {ckpt} (step {state['step']})", flush=True)
+    written = write_submission(files, cfg["mask"], predict, args.output, coil_compression_options(cfg))
+    print(f"wrote {written} file(s) to {args.output}")
+    return 0
+
+
+#: The undersampling of ``mrinets baseline`` for fully sampled files (the training config's default).
+DEFAULT_MASK = {"type": "equispaced_fraction", "center_fractions": 0.08, "accelerations": 4}
+
+
+def _parse_options(items, flag):
+    import yaml
+
+    options = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag}: expected KEY=VALUE, got {item!r}.")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
+def cmd_baseline(args):
+    import yaml
+
+    from mrinets import config
+    from mrinets.data import list_files
+    from mrinets.train import evaluation
+
+    options = _parse_options(args.set, "--set")
+    mask = yaml.safe_load(args.mask) if args.mask else DEFAULT_MASK
+    ref = config.Ref("baseline", build="config", partial=("kspace", "mask"))
+    node = config.validate_node({"type": args.name, **options}, ref)
+    reconstruct = evaluation.baseline_functions([config.to_plain(node)])[args.name]
+    files = list_files(args.data)
+    print(f"reconstructing {len(files)} file(s) with baseline {args.name}", flush=True)
+
+    def run(inputs):
+        return reconstruct(inputs["kspace"], inputs["mask"], inputs["num_low_frequencies"])
+
+    written = write_submission(files, mask, run, args.output)
     print(f"wrote {written} file(s) to {args.output}")
     return 0
 
 
 def add_commands(subparsers):
-    """Register ``train``, ``evaluate`` and ``predict`` on the ``mrinets`` sub-command parser."""
+    """Register ``train``, ``evaluate``, ``predict`` and ``baseline`` on the ``mrinets`` sub-command parser."""
     train = subparsers.add_parser("train", help="train a network from a training config")
     train.add_argument("config", help="a YAML file or a shipped config's name (e.g. varnet_quickstart)")
     train.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
@@ -248,6 +306,8 @@ def add_commands(subparsers):
     evaluate.add_argument("--max-slices", type=int, default=None, help="stop after this many slices")
     evaluate.add_argument("--generalization", action="store_true",
                           help="score the generalization set (real anatomy, 4x and 8x challenge layout) instead")
+    evaluate.add_argument("--baseline", action="append", metavar="NAME",
+                          help="a baseline to score (repeatable; default: the config's evaluate.baselines)")
     evaluate.set_defaults(run=cmd_evaluate)
 
     predict = subparsers.add_parser("predict", help="write reconstructions in fastMRI's submission layout")
@@ -256,5 +316,15 @@ def add_commands(subparsers):
     predict.add_argument("--output", required=True, help="folder for the reconstruction files (same names)")
     predict.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     predict.set_defaults(run=cmd_predict)
+
+    baseline = subparsers.add_parser("baseline", help="write a classical reconstruction in fastMRI's submission layout")
+    baseline.add_argument("name", help="a registered baseline (zero_filled, cg_sense, grappa, l1_wavelet, tv, ...)")
+    baseline.add_argument("--data", required=True, help="fastMRI-layout h5 files (test files with a `mask` work)")
+    baseline.add_argument("--output", required=True, help="folder for the reconstruction files (same names)")
+    baseline.add_argument("--mask", help="undersampling of fully sampled files, YAML, e.g. "
+                          "'{type: random, center_fractions: 0.08, accelerations: 8}' (default: equispaced_fraction 4x)")
+    baseline.add_argument("--set", action="append", metavar="OPTION=VALUE",
+                          help="a baseline option, e.g. --set lam=0.003 (repeatable; `mrinets describe NAME` lists them)")
+    baseline.set_defaults(run=cmd_baseline)
     return subparsers
 

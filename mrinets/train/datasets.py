@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from mrinets import config
 from mrinets.data import build_dataset
+from mrinets.train.schema import coil_compression_options
 
 
 def data_paths(cfg):
@@ -38,7 +39,7 @@ def train_dataset(cfg, path, global_batch, epoch, skip, strategy):
             path, mask=cfg["mask"], batch_size=global_batch, shuffle=True,
             seed=epoch_seed(cfg["train"]["seed"], epoch), crop=cfg["data"]["crop"],
             deterministic_masks=False, drop_remainder=True, num_parallel_calls=None,
-            skip_bad_files=cfg["data"]["skip_bad_files"],
+            skip_bad_files=cfg["data"]["skip_bad_files"], **coil_compression_options(cfg),
         )
     if skip:
         ds = ds.skip(skip)
@@ -55,5 +56,5 @@ def val_dataset(cfg, path):
     return build_dataset(
         path, mask=cfg["mask"], batch_size=train["eval_batch_size"] or train["batch_size"],
         shuffle=False, crop=cfg["data"]["crop"], deterministic_masks=True, return_metadata=True,
-        skip_bad_files=cfg["data"]["skip_bad_files"],
+        skip_bad_files=cfg["data"]["skip_bad_files"], **coil_compression_options(cfg),
     )

@@ -1,9 +1,13 @@
-"""Validation: per-volume fastMRI metrics of a model next to zero-filled and CG-SENSE, and figures.
+"""Validation: per-volume fastMRI metrics of a model next to classical baselines, and figures.
+
+The baselines are registry entries of kind ``baseline`` (``evaluate.baselines`` in a training
+config; default zero-filled and CG-SENSE).
 
 Predictions and targets are put back in the files' units (times the pipeline's ``scale``)
 and stacked per file (volume) before ``nmse``/``psnr``/``ssim`` (``maxval`` = the volume's max).
 """
 
+import functools
 import io
 import os
 
@@ -13,7 +17,7 @@ import tensorflow as tf
 from mrinets import metrics, ops
 from mrinets.ops import center_crop
 
-METHODS = ("model", "zero_filled", "cg_sense")
+DEFAULT_BASELINES = ("zero_filled", "cg_sense")
 METRIC_NAMES = ("nmse", "psnr", "ssim")
 
 
@@ -27,18 +31,40 @@ def predict_function(model):
     return predict
 
 
-@tf.function(reduce_retracing=True)
-def _baselines(kspace, mask, num_low, shape):
-    zf = center_crop(ops.zero_filled(kspace), shape)
-    cg = center_crop(ops.cg_sense(kspace, mask, num_low_frequencies=num_low), shape)
-    return zf, cg
+def baseline_functions(specs=DEFAULT_BASELINES):
+    """``{name: f(kspace, mask, num_low_frequencies) -> magnitude}`` (``tf.function``) of baseline specs.
+
+    ``specs``: registered baseline names or ``{"type": name, **options}`` mappings; a name given
+    twice gets a ``_2``, ``_3`` suffix.
+    """
+    from mrinets import registry
+
+    functions = {}
+    for spec in specs:
+        options = {"type": spec} if isinstance(spec, str) else dict(spec)
+        name = options.pop("type")
+        baseline = registry.get("baseline", name)
+        key, n = name, 1
+        while key in functions:
+            n += 1
+            key = f"{name}_{n}"
+        functions[key] = tf.function(functools.partial(_call_baseline, baseline, options), reduce_retracing=True)
+    return functions
+
+
+def _call_baseline(baseline, options, kspace, mask, num_low):
+    return tf.cast(baseline(kspace, mask, num_low_frequencies=num_low, **options), tf.float32)
 
 
 def collect(dataset, predict=None, baselines=True, max_slices=None):
     """Run over ``dataset`` (``return_metadata=True``); return ``{fname: {method: (slices, h, w)}}``.
 
-    ``predict``: a function of the inputs (``None``: baselines only). Images are in file units.
+    ``predict``: a function of the inputs (``None``: baselines only). ``baselines``: True (the
+    defaults), False, or specs for ``baseline_functions``. Images are in file units.
     """
+    if baselines is True:
+        baselines = DEFAULT_BASELINES
+    functions = baseline_functions(baselines or ())
     volumes = {}
     seen = 0
     for element in dataset:
@@ -48,9 +74,9 @@ def collect(dataset, predict=None, baselines=True, max_slices=None):
         images = {"target": target.numpy() * scale}
         if predict is not None:
             images["model"] = center_crop(predict(inputs), shape).numpy() * scale
-        if baselines:
-            zf, cg = _baselines(inputs["kspace"], inputs["mask"], inputs["num_low_frequencies"], shape)
-            images["zero_filled"], images["cg_sense"] = zf.numpy() * scale, cg.numpy() * scale
+        for name, function in functions.items():
+            image = function(inputs["kspace"], inputs["mask"], inputs["num_low_frequencies"])
+            images[name] = center_crop(image, shape).numpy() * scale
         names = [n.decode() for n in meta["fname"].numpy()]
         slices = meta["slice"].numpy()
         for i, (name, index) in enumerate(zip(names, slices)):
@@ -66,8 +92,18 @@ def collect(dataset, predict=None, baselines=True, max_slices=None):
     }
 
 
-def volume_metrics(volumes, methods=METHODS):
-    """Per-volume rows ``{"volume", "slices", "<method>_<metric>"}`` and their means (a dict)."""
+def methods_of(volumes):
+    """The methods of ``volumes`` in order: the model first, then the baselines as collected."""
+    keys = [k for k in next(iter(volumes.values()), {}) if k != "target"]
+    return sorted(keys, key=lambda k: k != "model")
+
+
+def volume_metrics(volumes, methods=None):
+    """Per-volume rows ``{"volume", "slices", "<method>_<metric>"}`` and their means (a dict).
+
+    ``methods``: default ``methods_of(volumes)``.
+    """
+    methods = methods_of(volumes) if methods is None else methods
     rows = []
     for name in sorted(volumes):
         volume = volumes[name]
@@ -132,8 +168,10 @@ def panel_image(zero_filled, recon, target):
     return np.clip(row, 0, 1)[None, :, :, None].astype(np.float32)
 
 
-def format_table(rows, means, methods=METHODS):
-    """A text table: one line per volume and a mean line, NMSE/PSNR/SSIM per method."""
+def format_table(rows, means, methods=None):
+    """A text table: one line per volume and a mean line, NMSE/PSNR/SSIM per method (default: all in ``rows``)."""
+    if methods is None:
+        methods = [k[: -len("_psnr")] for k in (rows[0] if rows else ()) if k.endswith("_psnr")]
     methods = [m for m in methods if rows and f"{m}_psnr" in rows[0]]
     headers = ["volume", "slices"] + [f"{m} {k.upper()}" for m in methods for k in METRIC_NAMES]
 

@@ -94,8 +94,17 @@ DATA_FIELDS = {
     "val_path": Field(str, default=None, doc="validation files (needed with `path`)"),
     "crop": Field(list, default=None, items=Field(int, positive=True), doc="[h, w] centre crop of the targets"),
     "cache_dir": Field(str, default=None, doc="where built-in data are prepared (default $MRINETS_CACHE)"),
+    "virtual_coils": Field(int, positive=True, nullable=True, default=None,
+                           doc="compress k-space to this many virtual coils (8 MNI152 coils: 4 keep >= 99% energy)"),
+    "coil_compression": Field(str, choices=("svd", "gcc"), default="svd", doc="method of `virtual_coils`"),
     "skip_bad_files": Field(bool, default=False,
                             doc="leave out unreadable files and bad (e.g. NaN) slices with a warning and a count"),
+}
+
+
+EVALUATE_FIELDS = {
+    "baselines": Field(list, items=Field(ref=Ref("baseline", build="config", partial=("kspace", "mask"))), default=["zero_filled", "cg_sense"],
+                       doc="classical reconstructions scored beside the model: names or {type: name, **options}"),
 }
 
 
@@ -117,7 +126,14 @@ SCHEMA = {
         extra=True,
     ),
     "train": Field(fields=TRAIN_FIELDS),
+    "evaluate": Field(fields=EVALUATE_FIELDS),
 }
+
+
+def coil_compression_options(cfg):
+    """``build_dataset`` keywords of the config's ``data.virtual_coils`` and ``data.coil_compression``."""
+    data = cfg["data"]
+    return {"virtual_coils": data.get("virtual_coils"), "coil_compression": data.get("coil_compression", "svd")}
 
 
 def find_config(name_or_path):

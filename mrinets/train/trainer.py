@@ -163,10 +163,13 @@ class Trainer:
         """Validate, log, write metrics/figure/TensorBoard; returns the record."""
         import tensorflow as tf
 
+        from mrinets.config import to_plain
+
         max_slices = self.cfg["train"]["max_eval_slices"]
-        volumes = evaluation.collect(self.val_ds, self.predict, baselines=self.baselines is None, max_slices=max_slices)
-        if self.baselines is None:
-            self.baselines = {name: {k: v for k, v in vol.items() if k in ("zero_filled", "cg_sense")}
+        specs = to_plain(self.cfg["evaluate"]["baselines"]) if self.baselines is None else False
+        volumes = evaluation.collect(self.val_ds, self.predict, baselines=specs, max_slices=max_slices)
+        if self.baselines is None:  # the baselines do not change: computed at the first evaluation only
+            self.baselines = {name: {k: v for k, v in vol.items() if k not in ("target", "model")}
                               for name, vol in volumes.items()}
         for name, vol in volumes.items():
             vol.update(self.baselines.get(name, {}))
@@ -174,16 +177,21 @@ class Trainer:
         step = self.state["step"]
         record = {"step": step, "epoch": self.state["epoch"], "train_loss": train_loss, "lr": current_lr(self.optimizer),
                   "val_nmse": means["model_nmse"], "val_psnr": means["model_psnr"], "val_ssim": means["model_ssim"]}
-        for method in ("zero_filled", "cg_sense"):
+        baselines = [m for m in evaluation.methods_of(volumes) if m != "model"]
+        for method in baselines:
             for metric in evaluation.METRIC_NAMES:
                 record[f"{method}_{metric}"] = means[f"{method}_{metric}"]
         record["elapsed_s"] = round(time.time() - self.started + self.state.get("elapsed_s", 0.0), 1)
-        self.log(
-            f"eval step {step}: model NMSE {record['val_nmse']:.4f} PSNR {record['val_psnr']:.2f} dB "
-            f"SSIM {record['val_ssim']:.4f} | zero-filled NMSE {record['zero_filled_nmse']:.4f} "
-            f"PSNR {record['zero_filled_psnr']:.2f} dB SSIM {record['zero_filled_ssim']:.4f} | "
-            f"CG-SENSE PSNR {record['cg_sense_psnr']:.2f} dB"
-        )
+        parts = [f"eval step {step}: model NMSE {record['val_nmse']:.4f} PSNR {record['val_psnr']:.2f} dB "
+                 f"SSIM {record['val_ssim']:.4f}"]
+        for method in baselines:
+            if method == "zero_filled":
+                parts.append(f"zero-filled NMSE {record['zero_filled_nmse']:.4f} PSNR {record['zero_filled_psnr']:.2f} "
+                             f"dB SSIM {record['zero_filled_ssim']:.4f}")
+            else:
+                label = {"cg_sense": "CG-SENSE"}.get(method, method)
+                parts.append(f"{label} PSNR {record[f'{method}_psnr']:.2f} dB")
+        self.log(" | ".join(parts))
         if self.generalization is not None:  # reported only: never picks the best checkpoint
             results = self.generalization.score(self.predict)
             record.update(generalization.flat_means(results))
@@ -204,7 +212,7 @@ class Trainer:
             with self.writer.as_default(step=step):
                 for key in ("val_nmse", "val_psnr", "val_ssim"):
                     write_summary("scalar", key.replace("_", "/"), record[key], step)
-                for key in ("zero_filled_psnr", "zero_filled_ssim", "cg_sense_psnr", "cg_sense_ssim"):
+                for key in (f"{method}_{metric}" for method in baselines for metric in ("psnr", "ssim")):
                     write_summary("scalar", f"baseline/{key}", record[key], step)
                 write_summary("image", "val/zero_filled|model|reference|error", evaluation.panel_image(zf, recon, ref), step)
             self.writer.flush()
