@@ -43,8 +43,10 @@ def register_initializers(register):
 @hookimpl
 def register_masks(register):
     from mrinets.data.masks import MASKS
+    from mrinets.data.masks3d import MASKS_3D
 
     _register_table(register, MASKS)
+    _register_table(register, MASKS_3D)
 
 
 @hookimpl
