@@ -52,8 +52,10 @@ def register_masks(register):
 @hookimpl
 def register_datasets(register):
     from mrinets.data.builtin import DATASETS
+    from mrinets.data.builtin3d import DATASETS_3D
 
     _register_table(register, DATASETS)
+    _register_table(register, DATASETS_3D)
 
 
 @hookimpl

@@ -81,8 +81,11 @@ def cmd_train(args):
     try:
         if resume:
             _check_same_model(run_dir, cfg)
+        trainer_class = trainer.Trainer
+        if cfg["model"].get("rank", 2) == 3:
+            from mrinets.train.volumetric import VolumeTrainer as trainer_class
         with data_errors():
-            return trainer.Trainer(cfg, run_dir, distribution, resume=resume, log=_log).run()
+            return trainer_class(cfg, run_dir, distribution, resume=resume, log=_log).run()
     finally:
         if lock is not None:
             lock.release()
@@ -141,6 +144,8 @@ def cmd_evaluate(args):
     if getattr(args, "generalization", False):
         return _evaluate_generalization(args, cfg, model, run_dir, ckpt, state)
     path = args.data or data_paths(cfg)[1]
+    if cfg["model"].get("rank", 2) == 3:
+        return _evaluate_volumes(args, cfg, model, run_dir, ckpt, state, path)
     ds = build_dataset(path, mask=cfg["mask"], batch_size=args.batch_size, shuffle=False,
                        crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
                        return_metadata=True)
@@ -189,6 +194,28 @@ def _evaluate_generalization(args, cfg, model, run_dir, ckpt, state):
     return 0
 
 
+def _evaluate_volumes(args, cfg, model, run_dir, ckpt, state, path):
+    """``mrinets evaluate`` of a rank-3 model: whole 3D volumes, figures of three planes."""
+    from mrinets.data import data_errors
+    from mrinets.data.volumes import build_volume_dataset
+    from mrinets.train import checkpoint, evaluation, volumetric
+
+    print(f"evaluating {ckpt} (step {state['step']}) on {path}", flush=True)
+    with data_errors():
+        volumes = volumetric.collect_volumes(build_volume_dataset(path, mask=cfg["mask"]),
+                                             evaluation.predict_function(model))
+    rows, means = evaluation.volume_metrics(volumes)
+    print(evaluation.format_table(rows, means))
+    out = args.output or os.path.join(run_dir, f"evaluation-{os.path.splitext(os.path.basename(ckpt))[0]}")
+    for name, volume in volumes.items():
+        volumetric.write_planes(os.path.join(out, "figures", f"{os.path.splitext(name)[0]}.png"), {name: volume},
+                                f"step {state['step']}")
+    report = {"checkpoint": ckpt, "step": state["step"], "data": path, "volumes": rows, "mean": means}
+    checkpoint.atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(report, indent=2))
+    print(f"wrote {out}/metrics.json and {len(volumes)} figure(s)")
+    return 0
+
+
 def cmd_predict(args):
     from mrinets.data import build_dataset, data_errors, list_files, read_metadata
     from mrinets.ops import center_crop
@@ -201,6 +228,15 @@ def cmd_predict(args):
     written = 0
     for path in files:
         meta = read_metadata(path)
+        if cfg["model"].get("rank", 2) == 3:
+            from mrinets.train.volumetric import predict_volume
+
+            with data_errors():
+                volume = predict_volume(predict, path, cfg["mask"])
+            evaluation.write_reconstructions({os.path.basename(path): volume}, args.output)
+            written += 1
+            print(f"  {os.path.basename(path)}: reconstruction {volume.shape}", flush=True)
+            continue
         ds = build_dataset(path, mask=cfg["mask"], batch_size=1, shuffle=False, deterministic_masks=True,
                            return_metadata=True)
         h, w = meta["kspace_shape"][-2:]
