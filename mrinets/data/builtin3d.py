@@ -161,7 +161,7 @@ def prepare_builtin_3d(cache_dir=None, matrix=64, num_coils=8, snr=30.0, num_tra
         return root
     train_idx, val_idx = split_slab(matrix, val_positions, gap)
     image = head_volume()
-    bar = _Progress(num_train_subjects + 1, "Preparing MNI152 3D data", progress)
+    bar = _Progress(num_train_subjects * len(_runs(train_idx)) + 1, "Preparing MNI152 3D data", progress)
     files = {}
     for subject in range(num_train_subjects + 1):
         split = "val" if subject == num_train_subjects else "train"
@@ -176,7 +176,7 @@ def prepare_builtin_3d(cache_dir=None, matrix=64, num_coils=8, snr=30.0, num_tra
                             attrs={"acquisition": "3DT1_MNI152_SIM", "patient_id": f"mni152_3d-{split}-{subject}",
                                    "readout_positions": np.asarray(idx, np.int32), "noise_sigma": sim["sigma"]})
             files.setdefault(split, []).append(os.path.relpath(path, root))
-        bar.update()
+            bar.update()
     with open(manifest + ".tmp", "w") as f:
         json.dump({"params": params, "files": files, "source": "nilearn MNI152 2009a T1 template"}, f, indent=2)
     os.replace(manifest + ".tmp", manifest)
