@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from mrinets import metrics, ops
+from mrinets.errors import UsageError
 from mrinets.train import checkpoint
 from mrinets.train.datasets import epoch_seed
 from mrinets.train.trainer import Trainer
@@ -99,11 +100,10 @@ class VolumeTrainer(Trainer):
     def count_examples(self):
         from mrinets.data import list_files, read_metadata
         from mrinets.data.volumes import count_slabs, is_volume_file
-        from mrinets.train.trainer import _usage_error
 
         for path in list_files(self.train_path):
             if not is_volume_file(read_metadata(path)):
-                raise _usage_error(f"model.rank: 3 (a 3D network) needs 3D data: data.builtin: mni152_3d, or files in "
+                raise UsageError(f"model.rank: 3 (a 3D network) needs 3D data: data.builtin: mni152_3d, or files in "
                                    f"the layout of mrinets.data.volumes; {path!r} holds 2D slices.")
         return count_slabs(self.train_path, self.cfg["data"]["slab"])
 
