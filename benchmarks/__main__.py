@@ -20,7 +20,7 @@ from benchmarks._timing import THREADS, results_folder
 #: name -> (module, what it compares)
 COMPARISONS = {
     "conv": ("benchmarks.conv", "complex conv vs the real-conv limit, 4 real convs and cvnn"),
-    "networks": ("benchmarks.networks", "complex U-Net vs its real limit"),
+    "networks": ("benchmarks.networks", "complex U-Net vs its real limit; 3D VarNet gradient checkpointing on vs off"),
     "vs_fastmri": ("benchmarks.vs_fastmri", "VarNet and U-Net train steps vs fastMRI (PyTorch): time, memory"),
     "quality": ("benchmarks.quality", "VarNet quality at equal training time vs fastMRI"),
     "data": ("benchmarks.data", "input pipeline vs training consumption"),

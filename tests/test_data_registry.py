@@ -71,7 +71,7 @@ def test_a_plugin_dataset_error_names_the_options_and_line(plugin, tmp_path):
 
 
 def test_a_misspelt_dataset_is_a_validation_error_with_path_and_line():
-    with pytest.raises(config.ConfigError, match=r"data\.builtin: unknown dataset 'mni15'\. Did you mean: mni152\?.*\(line 3\)"):
+    with pytest.raises(config.ConfigError, match=r"data\.builtin: unknown dataset 'mni15'\. Did you mean: mni152\b.*\(line 3\)"):
         load_config(_config("  builtin: mni15"))
     with pytest.raises(config.ConfigError, match=r"data\.builtin: dataset 'fastmri' reads existing files .*\(line 3\)"):
         load_config(_config("  builtin: fastmri"))
@@ -101,7 +101,7 @@ def test_data_prepare_resolves_the_name_through_the_registry(plugin, tmp_path, c
     parser = cli.add_prepare_arguments(argparse.ArgumentParser())
     assert prepare_command(parser.parse_args(["tiny", "--cache-dir", str(tmp_path), "--matrix", "16"])) == 0
     assert capsys.readouterr().out.strip() == os.path.join(str(tmp_path), "tiny-16-1")
-    with pytest.raises(registry.UnknownNameError, match=r"Unknown dataset 'mni15'\. Did you mean: mni152\?"):
+    with pytest.raises(registry.UnknownNameError, match=r"Unknown dataset 'mni15'\. Did you mean: mni152\b"):
         prepare_command(parser.parse_args(["mni15"]))
     with pytest.raises(registry.UnknownNameError, match=r"dataset 'fastmri' reads existing files.*prepares: .*tiny"):
         prepare_command(parser.parse_args(["fastmri"]))

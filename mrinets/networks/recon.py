@@ -50,8 +50,35 @@ MODL_REGULARIZER = {"type": "CNN", "filters": 64, "depth": 5}
 CASCADE_REGULARIZER = {"type": "CNN", "filters": 32, "depth": 5}
 
 
+def recompute_complex(fn):
+    """``tf.recompute_grad`` for a function of complex tensors returning one complex tensor.
+
+    TF's graph-mode ``recompute_grad`` applies ``reduce_max`` to the output gradient, which
+    rejects complex dtypes, so the recomputed function sees and returns (real, imag) parts.
+    """
+
+    def on_parts(*parts):
+        out = fn(*(tf.complex(re, im) for re, im in zip(parts[::2], parts[1::2])))
+        return tf.stack([tf.math.real(out), tf.math.imag(out)])
+
+    recomputed = tf.recompute_grad(on_parts)
+
+    def wrapper(*args):
+        out = recomputed(*(part for arg in args for part in (tf.math.real(arg), tf.math.imag(arg))))
+        return tf.complex(out[0], out[1])
+
+    return wrapper
+
+
 class ReconNetwork(keras.layers.Layer):
-    """Base of the k-space -> image networks: input handling and model inputs."""
+    """Base of the k-space -> image networks: input handling and model inputs.
+
+    ``gradient_checkpointing`` (an attribute, not a config argument; ``train.gradient_checkpointing``
+    sets it): networks that support it (``VarNet``) recompute each cascade in the backward pass
+    while training instead of keeping its activations (``tf.recompute_grad``).
+    """
+
+    gradient_checkpointing = False
 
     def __init__(self, rank: Rank = 2, **kwargs):
         super().__init__(**{"dtype": "float32", **kwargs})  # FFTs, coil maps and DC stay float32 under mixed
@@ -90,6 +117,8 @@ CoilMaps = typing.Union[str, dict]
 
 def _coil_maps_from_acs(kspace, mask, num_low, rank, spec="acs"):
     method, options = ops.coil_maps.parse_spec(spec)
+    if rank == 3:  # 3D Cartesian: a 2D (kz, ky) calibration block, the readout fully sampled
+        return ops.estimate_coil_maps(kspace, mask=mask, rank=rank, axes=(-2, -1), method=method, **options)
     return ops.estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low, rank=rank, method=method, **options)
 
 
@@ -191,7 +220,9 @@ class VarNet(ReconNetwork):
     def coil_maps(self, kspace, mask, num_low):
         if self.sensitivity_network is None:
             return _coil_maps_from_acs(kspace, mask, num_low, self.rank, self.coil_maps_spec)
-        if num_low is not None:
+        if self.rank == 3:
+            region = ops.calibration_region(mask, axes=(-2, -1))
+        elif num_low is not None:
             region = ops.acs_region(mask, num_low, kspace.shape.rank)  # 2D masks: their 2D block
         else:
             region = ops.calibration_region(mask)
@@ -210,7 +241,8 @@ class VarNet(ReconNetwork):
             image = tf.stop_gradient(ops.cg_sense(kspace0, mask, maps=maps, rank=self.rank, return_complex=True))
             kspace = ops.fftn(maps * tf.expand_dims(image, 1), rank=self.rank)
         for block in self.blocks:
-            kspace = block(kspace, kspace0, cmask, maps)
+            cascade = recompute_complex(block) if self.gradient_checkpointing and training else block
+            kspace = cascade(kspace, kspace0, cmask, maps)
         return ops.rss(ops.ifftn(kspace, rank=self.rank), axis=1)
 
     def get_config(self):

@@ -43,15 +43,19 @@ def register_initializers(register):
 @hookimpl
 def register_masks(register):
     from mrinets.data.masks import MASKS
+    from mrinets.data.masks3d import MASKS_3D
 
     _register_table(register, MASKS)
+    _register_table(register, MASKS_3D)
 
 
 @hookimpl
 def register_datasets(register):
     from mrinets.data.builtin import DATASETS
+    from mrinets.data.builtin3d import DATASETS_3D
 
     _register_table(register, DATASETS)
+    _register_table(register, DATASETS_3D)
 
 
 @hookimpl

@@ -81,8 +81,11 @@ def cmd_train(args):
     try:
         if resume:
             _check_same_model(run_dir, cfg)
+        trainer_class = trainer.Trainer
+        if cfg["model"].get("rank", 2) == 3:
+            from mrinets.train.volumetric import VolumeTrainer as trainer_class
         with data_errors():
-            return trainer.Trainer(cfg, run_dir, distribution, resume=resume, log=_log).run()
+            return trainer_class(cfg, run_dir, distribution, resume=resume, log=_log).run()
     finally:
         if lock is not None:
             lock.release()
@@ -143,6 +146,8 @@ def cmd_evaluate(args):
     if getattr(args, "generalization", False):
         return _evaluate_generalization(args, cfg, model, run_dir, ckpt, state)
     path = args.data or data_paths(cfg)[1]
+    if cfg["model"].get("rank", 2) == 3:
+        return _evaluate_volumes(args, cfg, model, run_dir, ckpt, state, path)
     ds = build_dataset(path, mask=cfg["mask"], batch_size=args.batch_size, shuffle=False,
                        crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
                        return_metadata=True, **coil_compression_options(cfg))
@@ -194,11 +199,34 @@ def _evaluate_generalization(args, cfg, model, run_dir, ckpt, state):
     return 0
 
 
-def write_submission(files, mask, reconstruct, output, dataset_options=None):
+def _evaluate_volumes(args, cfg, model, run_dir, ckpt, state, path):
+    """``mrinets evaluate`` of a rank-3 model: whole 3D volumes, figures of three planes."""
+    from mrinets.data import data_errors
+    from mrinets.data.volumes import build_volume_dataset
+    from mrinets.train import checkpoint, evaluation, volumetric
+
+    print(f"evaluating {ckpt} (step {state['step']}) on {path}", flush=True)
+    with data_errors():
+        volumes = volumetric.collect_volumes(build_volume_dataset(path, mask=cfg["mask"]),
+                                             evaluation.predict_function(model))
+    rows, means = evaluation.volume_metrics(volumes)
+    print(evaluation.format_table(rows, means))
+    out = args.output or os.path.join(run_dir, f"evaluation-{os.path.splitext(os.path.basename(ckpt))[0]}")
+    for name, volume in volumes.items():
+        volumetric.write_planes(os.path.join(out, "figures", f"{os.path.splitext(name)[0]}.png"), {name: volume},
+                                f"step {state['step']}")
+    report = {"checkpoint": ckpt, "step": state["step"], "data": path, "volumes": rows, "mean": means}
+    checkpoint.atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(report, indent=2))
+    print(f"wrote {out}/metrics.json and {len(volumes)} figure(s)")
+    return 0
+
+
+def write_submission(files, mask, reconstruct, output, dataset_options=None, volumetric=False):
     """Reconstruct every slice of ``files`` with ``reconstruct(inputs)`` and write fastMRI submission files.
 
     Each volume is cropped to its target's shape, else to the header's reconstruction matrix
-    (fastMRI test files), and written under ``output`` with the input's name. Returns the count.
+    (fastMRI test files), and written under ``output`` with the input's name; ``volumetric``:
+    3D files, reconstructed whole (``mrinets.train.volumetric``). Returns the count.
     """
     import numpy as np
 
@@ -209,6 +237,15 @@ def write_submission(files, mask, reconstruct, output, dataset_options=None):
     written = 0
     for path in files:
         meta = read_metadata(path)
+        if volumetric:
+            from mrinets.train.volumetric import predict_volume
+
+            with data_errors():
+                volume = predict_volume(reconstruct, path, mask)
+            evaluation.write_reconstructions({os.path.basename(path): volume}, output)
+            written += 1
+            print(f"  {os.path.basename(path)}: reconstruction {volume.shape}", flush=True)
+            continue
         ds = build_dataset(path, mask=mask, batch_size=1, shuffle=False, deterministic_masks=True,
                            return_metadata=True, **(dataset_options or {}))
         h, w = meta["kspace_shape"][-2:]
@@ -240,7 +277,8 @@ def cmd_predict(args):
     predict = evaluation.predict_function(model)
     files = list_files(args.data)
     print(f"reconstructing {len(files)} file(s) with {ckpt} (step {state['step']})", flush=True)
-    written = write_submission(files, cfg["mask"], predict, args.output, coil_compression_options(cfg))
+    written = write_submission(files, cfg["mask"], predict, args.output, coil_compression_options(cfg),
+                               volumetric=cfg["model"].get("rank", 2) == 3)
     print(f"wrote {written} file(s) to {args.output}")
     return 0
 

@@ -84,6 +84,8 @@ TRAIN_FIELDS = {
     "precision": Field(str, choices=PRECISIONS, default="float32"),
     "distribute": Field(str, choices=STRATEGIES, default="one_device"),
     "jit_compile": Field(bool, default=False, doc="XLA-compile the train step (not under mirrored on CPU)"),
+    "gradient_checkpointing": Field(bool, default=False,
+                                    doc="recompute each cascade in the backward pass (less memory, more time)"),
 }
 
 DATA_FIELDS = {
@@ -92,6 +94,7 @@ DATA_FIELDS = {
     "options": Field(dict, default=None, doc="arguments of the built-in dataset's preparation (matrix, num_coils, ...)"),
     "path": Field(str, default=None, doc="folder, glob or file of fastMRI-layout h5 files for training"),
     "val_path": Field(str, default=None, doc="validation files (needed with `path`)"),
+    "slab": Field(int, positive=True, default=16, doc="3D data: readout positions per training example"),
     "crop": Field(list, default=None, items=Field(int, positive=True), doc="[h, w] centre crop of the targets"),
     "cache_dir": Field(str, default=None, doc="where built-in data are prepared (default $MRINETS_CACHE)"),
     "virtual_coils": Field(int, positive=True, nullable=True, default=None,

@@ -34,6 +34,17 @@ def _duration(seconds):
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
+def _enable_gradient_checkpointing(model):
+    """``train.gradient_checkpointing``: recompute each cascade in the backward pass."""
+    from mrinets.networks import ReconNetwork
+
+    networks = [layer for layer in model.layers if isinstance(layer, ReconNetwork)]
+    if not networks:
+        raise UsageError("train.gradient_checkpointing: the model is not a reconstruction network with cascades.")
+    for network in networks:
+        network.gradient_checkpointing = True
+
+
 class Trainer:
     """Trains ``cfg`` (a validated training config) into ``run_dir``.
 
@@ -45,6 +56,9 @@ class Trainer:
         log: function printing one line.
         clock: seconds for ``train.time_limit`` (``time.monotonic``; tests inject a fake clock).
     """
+
+    #: trains rank-3 models on 3D data (``mrinets.train.volumetric.VolumeTrainer``).
+    volumetric = False
 
     def __init__(self, cfg, run_dir, strategy, resume=False, log=print, clock=time.monotonic):
         self.cfg = cfg
@@ -65,18 +79,17 @@ class Trainer:
         import tensorflow as tf
 
         from mrinets import config
-        from mrinets.data import build_index, list_files
 
         cfg, train = self.cfg, self.cfg["train"]
         rank = cfg["model"].get("rank", 2)
-        if rank != 2:
+        if rank != (3 if self.volumetric else 2):
             raise UsageError(f"model.rank: {rank} (a {rank}D network) cannot train on 2D slice data; "
-                               "the data pipeline yields (batch, coils, H, W) k-space. Use a rank-2 model.")
+                               "the data pipeline yields (batch, coils, H, W) k-space. Use a rank-2 model, "
+                               "or rank 3 on 3D data (data.builtin: mni152_3d).")
         keras.mixed_precision.set_global_policy(train["precision"])
         keras.utils.set_random_seed(train["seed"])
         self.train_path, self.val_path = data_paths(cfg)
-        _, pairs = build_index(list_files(self.train_path), cfg["data"]["skip_bad_files"])
-        self.num_train = len(pairs)
+        self.num_train = self.count_examples()
         self.global_batch = train["batch_size"]
         replicas = self.strategy.num_replicas_in_sync
         if self.global_batch % replicas:
@@ -88,11 +101,27 @@ class Trainer:
         self.total_steps = train["steps"] or train["epochs"] * self.steps_per_epoch
         with self.strategy.scope():
             self.model = build_model(cfg)
+            if train["gradient_checkpointing"]:
+                _enable_gradient_checkpointing(self.model)
             self.optimizer = build_optimizer(cfg, self.total_steps)
             self.optimizer.build(self.model.trainable_variables)
             self.loss_fn = config.build(cfg["loss"], reduction="none")
         self.predict = evaluation.predict_function(self.model)
         self.train_step = self._make_train_step(tf, train["jit_compile"])
+
+    def count_examples(self):
+        """Training examples per epoch (slices of the training split)."""
+        from mrinets.data import build_index, list_files
+
+        _, pairs = build_index(list_files(self.train_path), self.cfg["data"]["skip_bad_files"])
+        return len(pairs)
+
+    def dataset(self, epoch, skip):
+        """The training batches of ``epoch`` after the first ``skip`` (distributed)."""
+        return train_dataset(self.cfg, self.train_path, self.global_batch, epoch, skip, self.strategy)
+
+    def val_dataset(self):
+        return val_dataset(self.cfg, self.val_path)
 
     def _make_train_step(self, tf, jit_compile):
         model, optimizer, loss_fn, strategy = self.model, self.optimizer, self.loss_fn, self.strategy
@@ -159,15 +188,18 @@ class Trainer:
         return [r for r in records if r.get("step", 0) <= step]
 
     # -- evaluation ---------------------------------------------------------------
+    def collect(self, max_slices, baselines):
+        """``{fname: {method: (slices, h, w)}}`` of the validation split with ``baselines`` (specs, or False)."""
+        return evaluation.collect(self.val_ds, self.predict, baselines=baselines, max_slices=max_slices)
+
     def evaluate(self, train_loss):
         """Validate, log, write metrics/figure/TensorBoard; returns the record."""
         import tensorflow as tf
 
         from mrinets.config import to_plain
 
-        max_slices = self.cfg["train"]["max_eval_slices"]
         specs = to_plain(self.cfg["evaluate"]["baselines"]) if self.baselines is None else False
-        volumes = evaluation.collect(self.val_ds, self.predict, baselines=specs, max_slices=max_slices)
+        volumes = self.collect(self.cfg["train"]["max_eval_slices"], specs)
         if self.baselines is None:  # the baselines do not change: computed at the first evaluation only
             self.baselines = {name: {k: v for k, v in vol.items() if k not in ("target", "model")}
                               for name, vol in volumes.items()}
@@ -281,7 +313,7 @@ class Trainer:
         self.budget = self.make_time_budget()
         self.records = self.load_records(self.state["step"]) if self.resume else []
         self.baselines = None
-        self.val_ds = val_dataset(self.cfg, self.val_path)
+        self.val_ds = self.val_dataset()
         self.generalization = self.generalization_scorer() if self.chief else None
         if self.chief:
             self.write_config()
@@ -308,8 +340,7 @@ class Trainer:
         tick, tick_step = time.time(), state["step"]
         last_eval_step = self.records[-1]["step"] if self.records else None
         while state["step"] < self.total_steps:
-            for inputs, target in train_dataset(self.cfg, self.train_path, self.global_batch, state["epoch"], state["batch"],
-                                               self.strategy):
+            for inputs, target in self.dataset(state["epoch"], state["batch"]):
                 loss = float(self.train_step(inputs, target))
                 if not math.isfinite(loss):
                     return self._non_finite(loss)
