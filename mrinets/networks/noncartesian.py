@@ -54,6 +54,9 @@ class NonCartesianUnrolled(ReconNetwork):
         ```
     """
 
+    #: Reads the non-Cartesian pipeline's dict (a training config pairs it with a ``trajectory``).
+    noncartesian = True
+
     def __init__(self, rank: Rank = 2, grid_shape: typing.Tuple[int, ...] = (64, 64), iterations: PositiveInt = 5,
                  regularizer: NetworkRef = "CNN", data_consistency: typing.Literal["cg", "gradient"] = "cg",
                  cg_iterations: PositiveInt = 8, initial_lambda: float = 0.05, share_weights: bool = False,

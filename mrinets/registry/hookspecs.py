@@ -21,6 +21,7 @@ HOOK_KINDS = {
     "register_masks": "mask",
     "register_datasets": "dataset",
     "register_schedules": "schedule",
+    "register_trajectories": "trajectory",
 }
 
 
@@ -73,3 +74,9 @@ def register_datasets(register):
 def register_schedules(register):
     """Register learning-rate schedules ``f(learning_rate, total_steps, warmup_steps, decay_steps, alpha, decay_rate)``
     (the ``optimizer.schedule`` keys) returning a rate or a Keras ``LearningRateSchedule``."""
+
+
+@hookspec
+def register_trajectories(register):
+    """Register non-Cartesian trajectories ``f(base_resolution, **options) -> (M, rank)`` radians (a training
+    config's ``trajectory: {type: ...}``)."""

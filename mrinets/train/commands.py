@@ -135,15 +135,18 @@ def load_run(target, which="best"):
 def cmd_evaluate(args):
     from mrinets.data import build_dataset, data_errors
     from mrinets.train import checkpoint, evaluation
-    from mrinets.train.datasets import data_paths
+    from mrinets.train.datasets import data_paths, is_noncartesian, val_dataset
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
     if getattr(args, "generalization", False):
         return _evaluate_generalization(args, cfg, model, run_dir, ckpt, state)
     path = args.data or data_paths(cfg)[1]
-    ds = build_dataset(path, mask=cfg["mask"], batch_size=args.batch_size, shuffle=False,
-                       crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
-                       return_metadata=True)
+    if is_noncartesian(cfg):
+        ds = val_dataset(cfg, path, batch_size=args.batch_size)
+    else:
+        ds = build_dataset(path, mask=cfg["mask"], batch_size=args.batch_size, shuffle=False,
+                           crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
+                           return_metadata=True)
     if len(ds.element_spec) != 3:
         from mrinets.data import DataError
 
@@ -156,8 +159,9 @@ def cmd_evaluate(args):
     out = args.output or os.path.join(run_dir, f"evaluation-{os.path.splitext(os.path.basename(ckpt))[0]}")
     for name, volume in volumes.items():
         k = volume["target"].shape[0] // 2
-        png = evaluation.figure_png(volume["zero_filled"][k], volume["model"][k], volume["target"][k],
-                                    title=f"{name} slice {k}")
+        baseline = evaluation.first_baseline(volume)
+        png = evaluation.figure_png(volume[baseline][k], volume["model"][k], volume["target"][k],
+                                    title=f"{name} slice {k}", baseline=evaluation.BASELINES[baseline])
         checkpoint.atomic_write(os.path.join(out, "figures", f"{os.path.splitext(name)[0]}.png"),
                                 lambda handle, png=png: handle.write(png))
     report = {"checkpoint": ckpt, "step": state["step"], "data": path, "volumes": rows, "mean": means}
@@ -190,9 +194,10 @@ def _evaluate_generalization(args, cfg, model, run_dir, ckpt, state):
 
 
 def cmd_predict(args):
-    from mrinets.data import build_dataset, data_errors, list_files, read_metadata
+    from mrinets.data import data_errors, list_files, noncartesian
     from mrinets.ops import center_crop
     from mrinets.train import evaluation
+    from mrinets.train.datasets import is_noncartesian, val_dataset
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
     predict = evaluation.predict_function(model)
@@ -200,16 +205,10 @@ def cmd_predict(args):
     print(f"reconstructing {len(files)} file(s) with {ckpt} (step {state['step']})", flush=True)
     written = 0
     for path in files:
-        meta = read_metadata(path)
-        ds = build_dataset(path, mask=cfg["mask"], batch_size=1, shuffle=False, deterministic_masks=True,
-                           return_metadata=True)
-        h, w = meta["kspace_shape"][-2:]
-        if meta["target_shape"] is not None:
-            crop = meta["target_shape"]
-        elif meta.get("recon_size"):  # fastMRI test files: the header's reconstruction matrix
-            crop = (min(meta["recon_size"][0], h), min(meta["recon_size"][1], w))
+        if is_noncartesian(cfg):
+            ds, crop = val_dataset(cfg, path, batch_size=1), noncartesian.read_matrix(path)
         else:
-            crop = (h, w)
+            ds, crop = _cartesian_file(cfg, path)
         slices = {}
         with data_errors():
             for element in ds:
@@ -226,6 +225,21 @@ def cmd_predict(args):
     return 0
 
 
+def _cartesian_file(cfg, path):
+    """``(dataset, crop)`` of one fastMRI-layout file for ``predict``."""
+    from mrinets.data import build_dataset, read_metadata
+
+    meta = read_metadata(path)
+    ds = build_dataset(path, mask=cfg["mask"], batch_size=1, shuffle=False, deterministic_masks=True,
+                       return_metadata=True)
+    h, w = meta["kspace_shape"][-2:]
+    if meta["target_shape"] is not None:
+        return ds, meta["target_shape"]
+    if meta.get("recon_size"):  # fastMRI test files: the header's reconstruction matrix
+        return ds, (min(meta["recon_size"][0], h), min(meta["recon_size"][1], w))
+    return ds, (h, w)
+
+
 def add_commands(subparsers):
     """Register ``train``, ``evaluate`` and ``predict`` on the ``mrinets`` sub-command parser."""
     train = subparsers.add_parser("train", help="train a network from a training config")
@@ -239,9 +253,11 @@ def add_commands(subparsers):
     train.add_argument("--dry-run", action="store_true", help="validate and print the resolved config; train nothing")
     train.set_defaults(run=cmd_train)
 
-    evaluate = subparsers.add_parser("evaluate", help="score a trained run against zero-filled and CG-SENSE")
+    evaluate = subparsers.add_parser("evaluate", help="score a trained run against zero-filled (Cartesian) or "
+                                     "gridding (non-Cartesian) and CG-SENSE")
     evaluate.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
-    evaluate.add_argument("--data", help="fastMRI-layout files with targets (default: the run's validation split)")
+    evaluate.add_argument("--data", help="files with targets, fastMRI or (for a run with a `trajectory`) "
+                          "non-Cartesian layout (default: the run's validation split)")
     evaluate.add_argument("--checkpoint", choices=["best", "latest"], default="best", help="which checkpoint of a run dir")
     evaluate.add_argument("--output", help="folder for metrics.json and figures (default <run>/evaluation-<ckpt>)")
     evaluate.add_argument("--batch-size", type=int, default=1)
@@ -252,7 +268,8 @@ def add_commands(subparsers):
 
     predict = subparsers.add_parser("predict", help="write reconstructions in fastMRI's submission layout")
     predict.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
-    predict.add_argument("--data", required=True, help="fastMRI-layout h5 files (test files with a `mask` work)")
+    predict.add_argument("--data", required=True, help="h5 files: fastMRI layout (test files with a `mask` work), or "
+                         "non-Cartesian files for a run with a `trajectory`")
     predict.add_argument("--output", required=True, help="folder for the reconstruction files (same names)")
     predict.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     predict.set_defaults(run=cmd_predict)

@@ -1,4 +1,7 @@
-"""Validation: per-volume fastMRI metrics of a model next to zero-filled and CG-SENSE, and figures.
+"""Validation: per-volume fastMRI metrics of a model next to baselines, and figures.
+
+The baselines: zero-filled and CG-SENSE for Cartesian data; gridding (the density-compensated
+adjoint, RSS) and non-Cartesian CG-SENSE (``ops.cg_sense_nc``) for non-Cartesian data.
 
 Predictions and targets are put back in the files' units (times the pipeline's ``scale``)
 and stacked per file (volume) before ``nmse``/``psnr``/``ssim`` (``maxval`` = the volume's max).
@@ -13,7 +16,9 @@ import tensorflow as tf
 from mrinets import metrics, ops
 from mrinets.ops import center_crop
 
-METHODS = ("model", "zero_filled", "cg_sense")
+#: Baseline method -> its label in logs and figures.
+BASELINES = {"zero_filled": "zero-filled", "gridding": "gridding", "cg_sense": "CG-SENSE"}
+METHODS = ("model", *BASELINES)
 METRIC_NAMES = ("nmse", "psnr", "ssim")
 
 
@@ -34,6 +39,25 @@ def _baselines(kspace, mask, num_low, shape):
     return zf, cg
 
 
+@tf.function(reduce_retracing=True)
+def _noncartesian_baselines(kspace, trajectory, density, shape):
+    operator = ops.NUFFTOperator(trajectory[:, None], shape, tol=1e-4, dtype=kspace.dtype)
+    density = density[:, None]  # (batch, 1, M) broadcasts over coils
+    return (ops.gridding_reconstruction(kspace, operator, density),
+            ops.cg_sense_nc(kspace, operator, density=density))
+
+
+def baseline_images(inputs, target):
+    """``{method: (batch, h, w)}`` baselines of a batch: its operator follows the inputs (a ``trajectory``
+    means non-Cartesian)."""
+    if "trajectory" in inputs:
+        shape = tuple(int(n) for n in target.shape[-2:])
+        gridding, cg = _noncartesian_baselines(inputs["kspace"], inputs["trajectory"], inputs["density"], shape)
+        return {"gridding": gridding, "cg_sense": cg}
+    zf, cg = _baselines(inputs["kspace"], inputs["mask"], inputs["num_low_frequencies"], tf.shape(target)[-2:])
+    return {"zero_filled": zf, "cg_sense": cg}
+
+
 def collect(dataset, predict=None, baselines=True, max_slices=None):
     """Run over ``dataset`` (``return_metadata=True``); return ``{fname: {method: (slices, h, w)}}``.
 
@@ -49,8 +73,7 @@ def collect(dataset, predict=None, baselines=True, max_slices=None):
         if predict is not None:
             images["model"] = center_crop(predict(inputs), shape).numpy() * scale
         if baselines:
-            zf, cg = _baselines(inputs["kspace"], inputs["mask"], inputs["num_low_frequencies"], shape)
-            images["zero_filled"], images["cg_sense"] = zf.numpy() * scale, cg.numpy() * scale
+            images.update({key: value.numpy() * scale for key, value in baseline_images(inputs, target).items()})
         names = [n.decode() for n in meta["fname"].numpy()]
         slices = meta["slice"].numpy()
         for i, (name, index) in enumerate(zip(names, slices)):
@@ -86,16 +109,24 @@ def volume_metrics(volumes, methods=METHODS):
     return rows, means
 
 
+def first_baseline(volume):
+    """The first of ``BASELINES`` (zero-filled or gridding) that ``volume`` holds, or None."""
+    return next((method for method in BASELINES if method in volume), None)
+
+
 def panel(volumes, index=None):
-    """``(zero_filled, model, target)`` slices of the first volume (its middle slice by default)."""
+    """``(name, slice, baseline, model, target)`` of the first volume (its middle slice by default); the
+    baseline is the first of ``BASELINES`` the volume holds (zeros without one)."""
     name = sorted(volumes)[0]
     volume = volumes[name]
     k = volume["target"].shape[0] // 2 if index is None else index
-    return name, k, volume.get("zero_filled", volume["target"] * 0)[k], volume["model"][k], volume["target"][k]
+    baseline = volume.get(first_baseline(volume), volume["target"] * 0)
+    return name, k, baseline[k], volume["model"][k], volume["target"][k]
 
 
-def figure_png(zero_filled, recon, target, title=""):
-    """PNG bytes of zero-filled | reconstruction | reference | error map (x5)."""
+def figure_png(zero_filled, recon, target, title="", baseline="zero-filled"):
+    """PNG bytes of the baseline (``zero_filled``, labelled ``baseline``) | reconstruction | reference |
+    error map (x5)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,7 +137,7 @@ def figure_png(zero_filled, recon, target, title=""):
     zf_psnr = metrics.psnr(target, zero_filled)
     rc_psnr = metrics.psnr(target, recon)
     items = [
-        (zero_filled, f"zero-filled ({zf_psnr:.2f} dB)", "gray", vmax),
+        (zero_filled, f"{baseline} ({zf_psnr:.2f} dB)", "gray", vmax),
         (recon, f"reconstruction ({rc_psnr:.2f} dB)", "gray", vmax),
         (target, "reference", "gray", vmax),
         (np.abs(recon - target), "|error| x5", "inferno", vmax / 5),

@@ -17,7 +17,7 @@ from mrinets import ops
 from mrinets.errors import UsageError
 from mrinets.train import checkpoint, evaluation, generalization, time_budget
 from mrinets.train.checkpoint import CHECKPOINTS
-from mrinets.train.datasets import data_paths, train_dataset, val_dataset
+from mrinets.train.datasets import data_paths, num_slices, train_dataset, val_dataset
 from mrinets.train.optimization import Schedule, build_optimizer, current_lr
 from mrinets.train.schema import build_model, to_yaml
 from mrinets.train.strategy import is_chief
@@ -65,7 +65,6 @@ class Trainer:
         import tensorflow as tf
 
         from mrinets import config
-        from mrinets.data import build_index, list_files
 
         cfg, train = self.cfg, self.cfg["train"]
         rank = cfg["model"].get("rank", 2)
@@ -75,8 +74,7 @@ class Trainer:
         keras.mixed_precision.set_global_policy(train["precision"])
         keras.utils.set_random_seed(train["seed"])
         self.train_path, self.val_path = data_paths(cfg)
-        _, pairs = build_index(list_files(self.train_path), cfg["data"]["skip_bad_files"])
-        self.num_train = len(pairs)
+        self.num_train = num_slices(cfg, self.train_path, cfg["data"]["skip_bad_files"])
         self.global_batch = train["batch_size"]
         replicas = self.strategy.num_replicas_in_sync
         if self.global_batch % replicas:
@@ -166,7 +164,7 @@ class Trainer:
         max_slices = self.cfg["train"]["max_eval_slices"]
         volumes = evaluation.collect(self.val_ds, self.predict, baselines=self.baselines is None, max_slices=max_slices)
         if self.baselines is None:
-            self.baselines = {name: {k: v for k, v in vol.items() if k in ("zero_filled", "cg_sense")}
+            self.baselines = {name: {k: v for k, v in vol.items() if k in evaluation.BASELINES}
                               for name, vol in volumes.items()}
         for name, vol in volumes.items():
             vol.update(self.baselines.get(name, {}))
@@ -174,15 +172,17 @@ class Trainer:
         step = self.state["step"]
         record = {"step": step, "epoch": self.state["epoch"], "train_loss": train_loss, "lr": current_lr(self.optimizer),
                   "val_nmse": means["model_nmse"], "val_psnr": means["model_psnr"], "val_ssim": means["model_ssim"]}
-        for method in ("zero_filled", "cg_sense"):
+        methods = [m for m in evaluation.BASELINES if f"{m}_psnr" in means]  # zero-filled or gridding, CG-SENSE
+        for method in methods:
             for metric in evaluation.METRIC_NAMES:
                 record[f"{method}_{metric}"] = means[f"{method}_{metric}"]
         record["elapsed_s"] = round(time.time() - self.started + self.state.get("elapsed_s", 0.0), 1)
+        first, cg = methods[0], evaluation.BASELINES["cg_sense"]
         self.log(
             f"eval step {step}: model NMSE {record['val_nmse']:.4f} PSNR {record['val_psnr']:.2f} dB "
-            f"SSIM {record['val_ssim']:.4f} | zero-filled NMSE {record['zero_filled_nmse']:.4f} "
-            f"PSNR {record['zero_filled_psnr']:.2f} dB SSIM {record['zero_filled_ssim']:.4f} | "
-            f"CG-SENSE PSNR {record['cg_sense_psnr']:.2f} dB"
+            f"SSIM {record['val_ssim']:.4f} | {evaluation.BASELINES[first]} NMSE {record[f'{first}_nmse']:.4f} "
+            f"PSNR {record[f'{first}_psnr']:.2f} dB SSIM {record[f'{first}_ssim']:.4f} | "
+            f"{cg} PSNR {record['cg_sense_psnr']:.2f} dB"
         )
         if self.generalization is not None:  # reported only: never picks the best checkpoint
             results = self.generalization.score(self.predict)
@@ -198,15 +198,16 @@ class Trainer:
             self.save(self.best_path, self.checkpoint_state())
         if self.chief:
             name, k, zf, recon, ref = evaluation.panel(volumes)
-            png = evaluation.figure_png(zf, recon, ref, title=f"step {step}: {name} slice {k}")
+            png = evaluation.figure_png(zf, recon, ref, title=f"step {step}: {name} slice {k}",
+                                        baseline=evaluation.BASELINES[first])
             checkpoint.atomic_write(os.path.join(self.run_dir, "figures", f"step_{step:07d}.png"),
                                     lambda handle: handle.write(png))
             with self.writer.as_default(step=step):
                 for key in ("val_nmse", "val_psnr", "val_ssim"):
                     write_summary("scalar", key.replace("_", "/"), record[key], step)
-                for key in ("zero_filled_psnr", "zero_filled_ssim", "cg_sense_psnr", "cg_sense_ssim"):
+                for key in (f"{m}_{metric}" for m in methods for metric in ("psnr", "ssim")):
                     write_summary("scalar", f"baseline/{key}", record[key], step)
-                write_summary("image", "val/zero_filled|model|reference|error", evaluation.panel_image(zf, recon, ref), step)
+                write_summary("image", f"val/{first}|model|reference|error", evaluation.panel_image(zf, recon, ref), step)
             self.writer.flush()
             self.write_metrics()
         return record
