@@ -237,12 +237,13 @@ def test_bad_config_in_a_subprocess_has_line_and_no_traceback(workspace):
 
 
 @pytest.mark.parametrize("name", ["cascade", "modl", "unet2d", "unet3d", "varnet", "varnet_quickstart",
-                                  "varnet_complex_quickstart"])
+                                  "varnet_complex_quickstart", "radial_modl_quickstart"])
 def test_shipped_configs_validate_with_dry_run(name, capsys):
     from mrinets.train.schema import load_config, to_yaml
 
     cfg = load_config(name)
-    assert cfg["train"]["steps"] and cfg["data"]["builtin"] in ("mni152", "mni152_random")
+    builtin = ("mni152_noncartesian",) if cfg["trajectory"] is not None else ("mni152", "mni152_random")
+    assert cfg["train"]["steps"] and cfg["data"]["builtin"] in builtin
     assert "train:" in to_yaml(cfg)
 
 
