@@ -87,3 +87,16 @@ def test_grid_shape_must_match_the_files(workspace, capsys):
     config = workspace / "nc.yaml"
     assert main(["train", str(config), "--output", str(workspace / "bad"), "--set", "model.grid_shape=[12,12]"]) == 2
     assert "model.grid_shape: [12, 12] differs from the image grid (`matrix`) [16, 16]" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_builtin_noncartesian_dataset_follows_the_trajectory(tmp_path):
+    from mrinets import registry
+
+    dataset = registry.get("dataset", "mni152_noncartesian")
+    inputs, target = next(iter(dataset("val", cache_dir=tmp_path, matrix=32, num_coils=2, batch_size=2,
+                                       trajectory={"type": "spiral", "views": 8})))
+    assert inputs["trajectory"].shape[1:] == (len(nc.spiral(32, views=8)), 2) and target.shape == (2, 32, 32)
+    assert len(list(tmp_path.iterdir())) == 1  # one prepared folder, reused by the next call
+    dataset("val", cache_dir=tmp_path, matrix=32, num_coils=2, trajectory={"type": "spiral", "views": 8})
+    assert len(list(tmp_path.iterdir())) == 1

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from mrinets.arguments import invalid_argument
+from mrinets.cache import default_cache_dir
 from mrinets.data.simulate import birdcage_maps, noise_covariance, smooth_phase
 from mrinets.errors import DataError
 from mrinets.ops.density import estimate_density
@@ -292,7 +293,6 @@ def prepare_noncartesian_builtin(cache_dir=None, matrix=64, num_coils=8, snr=40.
     name carries a hash of the arguments; a `manifest.json` marks a complete build.
     """
     from mrinets import config
-    from mrinets.data.builtin import default_cache_dir
 
     node = dict(trajectory or DEFAULT_TRAJECTORY)
     params = {"matrix": int(matrix), "num_coils": int(num_coils), "snr": float(snr), "slice_step": int(slice_step),
@@ -309,3 +309,4 @@ def prepare_noncartesian_builtin(cache_dir=None, matrix=64, num_coils=8, snr=40.
         json.dump(params, f, indent=2)
     os.replace(manifest + ".tmp", manifest)
     return root
+
