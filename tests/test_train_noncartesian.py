@@ -76,7 +76,7 @@ def test_misspelt_trajectory_type_is_a_yaml_path_error(workspace):
     (("trajectory: {type: radial, views: 12, ordering: golden}\n", ""), "trajectory: required by model"),
     ((CONFIG[:CONFIG.index("data:")], "model: {type: UNet, rank: 2}\n"), "model.type: UNet reconstructs Cartesian k-space"),
     (("views: 12", "views: 0"), "trajectory: building trajectory radial failed"),
-    (("ordering: golden", "ordering: golde"), "trajectory: building trajectory radial failed: .*ordering='golde'"),
+    (("ordering: golden", "ordering: golde"), "trajectory.ordering: .*'golde'"),
 ])
 def test_trajectory_and_model_must_agree(edit, path):
     with pytest.raises(ConfigError, match=path):

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from mrinets.arguments import invalid_argument
 from mrinets.cache import default_cache_dir
+from mrinets.config import Field
 from mrinets.data.simulate import birdcage_maps, noise_covariance, smooth_phase
 from mrinets.errors import DataError
 from mrinets.ops.density import estimate_density
@@ -227,9 +228,12 @@ def build_noncartesian_dataset(files, batch_size=1, shuffle=False, seed=0, repea
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def radial(base_resolution, views: int = 64, ordering: typing.Literal[
-        "linear", "golden", "tiny", "sorted_golden", "sorted_tiny"] = "golden",
-        angle_range: typing.Literal["full", "half"] = "full", readout_os: float = 2.0):
+_ORDERING = typing.Annotated[str, Field(str, choices=("linear", "golden", "tiny", "sorted_golden", "sorted_tiny"))]
+_ANGLE_RANGE = typing.Annotated[str, Field(str, choices=("full", "half"))]
+
+
+def radial(base_resolution, views: int = 64, ordering: _ORDERING = "golden", angle_range: _ANGLE_RANGE = "full",
+           readout_os: float = 2.0):
     """Radial spokes through the centre (``ops.radial_trajectory``), as `(views * samples, 2)` radians.
 
     Args:
