@@ -23,6 +23,8 @@ KIND_PAGES = {
     "data_consistency": ("Data consistency", "Blocks an unrolled network's `data_consistency:` names."),
     "loss": ("Losses", "The training config's `loss: {type: ...}`."),
     "mask": ("Masks", "The training config's `mask: {type: ...}`: k-space undersampling."),
+    "trajectory": ("Trajectories", "The training config's `trajectory: {type: ...}`: non-Cartesian sampling "
+                   "(instead of `mask`), on the data's `matrix` grid."),
     "activation": ("Activations", "Complex activations, usable as `activation: name` (Keras' own names work too)."),
     "initializer": ("Initializers", "Complex initializers, usable as `kernel_initializer: name`."),
     "metric": ("Metrics", "Evaluation metrics (`registry.get(\"metric\", name)`)."),

@@ -22,13 +22,27 @@ def recon_inputs(rng, rank=2, coils=4, size=16):
             "num_low_frequencies": tf.constant([4], tf.int32)}
 
 
+def noncartesian_inputs(rng, grid_shape, coils=2, views=8):
+    """Random k-space on ``views`` radial spokes of ``grid_shape`` (the non-Cartesian pipeline's dict)."""
+    trajectory = ops.radial_trajectory(grid_shape[0], views).reshape(1, -1, 2)
+    return {"kspace": tf.constant(random_complex(rng, (1, coils, trajectory.shape[1]))),
+            "trajectory": tf.constant(trajectory),
+            "density": ops.estimate_density(trajectory, grid_shape)}
+
+
 @pytest.mark.parametrize("name", configs.names())
 def test_every_shipped_config_builds_and_runs(rng, name):
     model = networks.build(configs.find(name))
-    rank = model.get_layer(index=-1).rank
-    inputs = recon_inputs(rng, rank=rank, size=16 if rank == 2 else 8, coils=2)
+    network = model.get_layer(index=-1)
+    rank = network.rank
+    if getattr(network, "noncartesian", False):
+        shape = network.grid_shape
+        inputs = noncartesian_inputs(rng, shape)
+    else:
+        shape = (16 if rank == 2 else 8,) * rank
+        inputs = recon_inputs(rng, rank=rank, size=shape[0], coils=2)
     output = model(inputs)
-    assert output.shape == (1,) + (16 if rank == 2 else 8,) * rank and output.dtype == tf.float32
+    assert output.shape == (1,) + tuple(shape) and output.dtype == tf.float32
     assert np.all(np.isfinite(output.numpy()))
 
 

@@ -118,3 +118,46 @@ def test_builtin_radial_data(tmp_path):
     val = nc.read_noncartesian(tmp_path / "val" / "mni152_radial_val.h5")
     assert folder == tmp_path and train["kspace"].shape[1:] == (4, 16 * 64) and train["matrix"] == (32, 32)
     assert val["target"].shape[1:] == (32, 32) and len(val["kspace"]) >= 1
+
+
+def test_varnet_cascade_is_a_gradient_step_minus_the_regularizer(files):
+    """One cascade with a zeroed regularizer against the NUDFT: ``|x0 - w A^H D (A x0 - y)| rss(maps)``."""
+    paths, *_ = files
+    inputs, _ = next(iter(nc.build_noncartesian_dataset(paths[:1], batch_size=1)))
+    model = networks.build({"type": "NonCartesianVarNet", "grid_shape": [N, N], "cascades": 1, "initial_step": 0.7,
+                            "regularizer": {**SMALL_CNN, "residual": False}})
+    network = model.get_layer(index=-1)
+    for variable in network.regularizers[0].weights:
+        variable.assign(tf.zeros_like(variable))
+    points = inputs["trajectory"].numpy()[0].astype(np.float64)
+    kspace, density = inputs["kspace"].numpy()[0].astype(np.complex128), inputs["density"].numpy()[0]
+    operator = ops.NUFFTOperator(inputs["trajectory"][:, None], (N, N), tol=1e-4)
+    maps = ops.estimate_coil_maps_nc(inputs["kspace"], operator, inputs["density"][:, None]).numpy()[0]
+
+    def adjoint(samples):  # A^H D y, (coils, M) -> (N, N)
+        return np.sum(np.conj(maps) * nudft(density * samples, points, (N, N), "type_1", "backward"), axis=0)
+
+    x0 = adjoint(kspace)
+    forward = nudft(maps * x0[None], points, (N, N), "type_2", "forward")
+    expected = np.abs(x0 - 0.7 * adjoint(forward - kspace)) * np.sqrt(np.sum(np.abs(maps) ** 2, axis=0))
+    assert relative_error(model(inputs).numpy()[0], expected) < 1e-3
+
+
+def test_varnet_trains_saves_and_loads(files, tmp_path):
+    paths, *_ = files
+    keras.utils.set_random_seed(0)
+    model = networks.build({"type": "NonCartesianVarNet", "grid_shape": [N, N], "cascades": 2,
+                            "regularizer": {**SMALL_CNN, "residual": False}})
+    dataset = nc.build_noncartesian_dataset(paths, batch_size=2, repeat=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", run_eagerly=True)
+    assert np.isfinite(model.fit(dataset, steps_per_epoch=1, epochs=1, verbose=0).history["loss"]).all()
+    inputs, target = next(iter(dataset))
+    prediction = model(inputs).numpy()
+    assert prediction.shape == target.shape
+    network = model.get_layer(index=-1)
+    assert type(network).from_config(network.get_config()).get_config() == network.get_config()
+    model.save(tmp_path / "varnet.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "varnet.keras")(inputs).numpy(), prediction,
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="argument `initial_step`"):
+        networks.NonCartesianVarNet(grid_shape=(N, N), initial_step=0.0)

@@ -237,12 +237,15 @@ def test_bad_config_in_a_subprocess_has_line_and_no_traceback(workspace):
 
 
 @pytest.mark.parametrize("name", ["cascade", "modl", "unet2d", "unet3d", "varnet", "varnet_quickstart",
-                                  "varnet_complex_quickstart", "varnet3d_quickstart"])
+                                  "varnet_complex_quickstart", "varnet3d_quickstart", "radial_modl_quickstart"])
 def test_shipped_configs_validate_with_dry_run(name, capsys):
     from mrinets.train.schema import load_config, to_yaml
 
     cfg = load_config(name)
-    expected = ("mni152_3d",) if cfg["model"]["rank"] == 3 else ("mni152", "mni152_random")
+    if cfg["trajectory"] is not None:
+        expected = ("mni152_noncartesian",)
+    else:
+        expected = ("mni152_3d",) if cfg["model"]["rank"] == 3 else ("mni152", "mni152_random")
     assert cfg["train"]["steps"] and cfg["data"]["builtin"] in expected
     assert "train:" in to_yaml(cfg)
 

@@ -26,6 +26,7 @@ from mrinets.arguments import check_int
 from mrinets.cache import default_cache_dir
 from mrinets.data.augment import prepare_randomized
 from mrinets.data.generalization import prepare_generalization
+from mrinets.data.noncartesian import prepare_noncartesian_builtin
 from mrinets.data.prepared import PreparedDataset
 from mrinets.data.simulate import simulate_multicoil, write_fastmri_h5
 
@@ -231,6 +232,7 @@ DATASETS = {
     "shepp_logan": PreparedDataset(prepare_shepp_logan),
     "mni152_random": PreparedDataset(prepare_randomized),
     "generalization": PreparedDataset(prepare_generalization),
+    "mni152_noncartesian": PreparedDataset(prepare_noncartesian_builtin, layout="noncartesian"),
 }
 
 

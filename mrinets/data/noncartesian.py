@@ -17,20 +17,26 @@ k-space and target are divided by a per-slice ``scale``: the max of the gridding
 the Cartesian pipeline divides by the max of its zero-filled RSS image.
 """
 
+import hashlib
+import json
 import os
 import tempfile
+import typing
 
 import h5py
 import numpy as np
 import tensorflow as tf
 
 from mrinets.arguments import invalid_argument
+from mrinets.cache import default_cache_dir
+from mrinets.config import Field
 from mrinets.data.simulate import birdcage_maps, noise_covariance, smooth_phase
 from mrinets.errors import DataError
 from mrinets.ops.density import estimate_density
 from mrinets.ops.fft import fftn_np, ifftn_np
 from mrinets.ops.noncartesian import gridding_reconstruction
 from mrinets.ops.nufft import NUFFTOperator
+from mrinets.ops.trajectories import radial_trajectory, spiral_trajectory
 
 
 def simulate_noncartesian(images, matrix, trajectory, num_coils=8, snr=40.0, rng=None, rotation=0.0):
@@ -152,57 +158,159 @@ def read_noncartesian(path):
 
 
 def noncartesian_examples(files):
-    """Per-slice scaled examples of non-Cartesian files: a list of ``(inputs, target)`` NumPy pairs."""
+    """Per-slice scaled examples of non-Cartesian files: a list of ``(inputs, target, meta)``.
+
+    ``inputs`` and ``target`` (None without ``reconstruction_rss``) as the pipeline's elements (NumPy,
+    unbatched); ``meta``: ``{"fname", "slice", "scale"}``, ``scale`` the max of the gridding RSS image.
+    """
     examples = []
     for path in files:
         volume = read_noncartesian(path)
         operator = NUFFTOperator(volume["trajectory"], volume["matrix"], tol=1e-4)
         gridded = gridding_reconstruction(volume["kspace"], operator, volume["density"]).numpy()
         for index, kspace in enumerate(volume["kspace"]):
-            scale = float(gridded[index].max()) or 1.0
+            scale = np.float32(gridded[index].max() or 1.0)
             inputs = {"kspace": kspace / scale, "trajectory": volume["trajectory"], "density": volume["density"]}
             target = None if volume["target"] is None else volume["target"][index] / scale
-            examples.append((inputs, target))
+            meta = {"fname": os.path.basename(path), "slice": np.int64(index), "scale": scale}
+            examples.append((inputs, target, meta))
     return examples
 
 
-def build_noncartesian_dataset(files, batch_size=1, shuffle=False, seed=0, repeat=False):
+def read_matrix(path):
+    """The image grid ``matrix`` of a non-Cartesian file, a tuple of ints."""
+    with h5py.File(os.fspath(path), "r") as f:
+        if "matrix" not in f.attrs:
+            raise DataError(f"Data file {path!r} has no attribute 'matrix' (the image grid shape).")
+        return tuple(int(m) for m in f.attrs["matrix"])
+
+
+def count_slices(files):
+    """The number of slices (the first axis of ``kspace``) in non-Cartesian ``files``."""
+    total = 0
+    for path in files:
+        with h5py.File(os.fspath(path), "r") as f:
+            if "kspace" not in f:
+                raise DataError(f"Data file {path!r} has no dataset 'kspace' (keys: {sorted(f.keys())}).")
+            total += int(f["kspace"].shape[0])
+    return total
+
+
+def build_noncartesian_dataset(files, batch_size=1, shuffle=False, seed=0, repeat=False, return_metadata=False,
+                               drop_remainder=False):
     """A ``tf.data.Dataset`` of `(inputs, target)` batches (module docstring) from non-Cartesian files.
 
     All files must share the trajectory length and matrix (one batch shape). Files are read once.
+    ``return_metadata`` adds ``{"fname", "slice", "scale"}`` as a last element; then files without a
+    target give `(inputs, meta)`.
     """
     examples = noncartesian_examples(files)
     if not examples:
         raise DataError(f"No slices in the non-Cartesian files {list(files)!r}.")
-    if any(target is None for _, target in examples):
+    with_target = {target is not None for _, target, _ in examples}
+    if len(with_target) > 1 or (not return_metadata and False in with_target):
         raise DataError("Non-Cartesian training data need the target dataset 'reconstruction_rss' in every file.")
-    stacked = {key: np.stack([inputs[key] for inputs, _ in examples]) for key in examples[0][0]}
-    dataset = tf.data.Dataset.from_tensor_slices((stacked, np.stack([target for _, target in examples])))
+    shapes = {(inputs["kspace"].shape, tuple(inputs["trajectory"].shape)) for inputs, _, _ in examples}
+    if len(shapes) > 1:
+        raise DataError(f"Non-Cartesian files {list(files)!r} differ in coils or samples ({sorted(shapes)}); "
+                        "one dataset needs one (coils, M) shape.")
+    stacked = {key: np.stack([inputs[key] for inputs, _, _ in examples]) for key in examples[0][0]}
+    elements = (stacked,)
+    if True in with_target:
+        elements += (np.stack([target for _, target, _ in examples]),)
+    if return_metadata:
+        elements += ({key: np.stack([meta[key] for _, _, meta in examples]) for key in examples[0][2]},)
+    dataset = tf.data.Dataset.from_tensor_slices(elements if len(elements) > 1 else elements[0])
     if shuffle:
         dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+_ORDERING = typing.Annotated[str, Field(str, choices=("linear", "golden", "tiny", "sorted_golden", "sorted_tiny"))]
+_ANGLE_RANGE = typing.Annotated[str, Field(str, choices=("full", "half"))]
+
+
+def radial(base_resolution, views: int = 64, ordering: _ORDERING = "golden", angle_range: _ANGLE_RANGE = "full",
+           readout_os: float = 2.0):
+    """Radial spokes through the centre (``ops.radial_trajectory``), as `(views * samples, 2)` radians.
+
+    Args:
+        base_resolution: the image grid size (given by the data's ``matrix``).
+        views: number of spokes.
+        ordering: spoke angles: "linear", "golden", "tiny" (tiny golden), "sorted_golden", "sorted_tiny".
+        angle_range: "full" (``[0, 2 pi)``) or "half" (``[0, pi)``).
+        readout_os: readout oversampling (samples per spoke = ``base_resolution * readout_os``).
+    """
+    return radial_trajectory(base_resolution, views, ordering, angle_range, readout_os).reshape(-1, 2)
+
+
+def spiral(base_resolution, views: int = 16, density_exponent: float = 2.0, acceleration: float = 1.0):
+    """Variable-density spiral interleaves (``ops.spiral_trajectory``), as `(views * samples, 2)` radians.
+
+    Args:
+        base_resolution: the image grid size (given by the data's ``matrix``).
+        views: number of interleaves.
+        density_exponent: 1 is Archimedean (uniform); larger samples the centre more densely.
+        acceleration: ring spacing at the edge in Nyquist distances.
+    """
+    return spiral_trajectory(base_resolution, views, density_exponent, acceleration).reshape(-1, 2)
+
+
+#: Registered trajectories (kind ``trajectory``): a training config's ``trajectory: {type: ...}``.
+TRAJECTORIES = {"radial": radial, "spiral": spiral}
+DEFAULT_TRAJECTORY = {"type": "radial", "views": 32, "ordering": "golden"}
 
 
 def prepare_radial_builtin(folder, matrix=64, views=48, num_coils=8, snr=40.0, slice_step=4, ordering="golden",
-                           seed=0):
+                           seed=0, trajectory=None):
     """Radial data from the built-in MNI152 anatomy: one file per split in ``folder`` (`train/`, `val/`).
 
     Slices on the 1 mm 240 x 240 grid are sampled by ``views`` radial spokes of a ``matrix`` grid
-    (readout oversampling 2, ``ordering``); validation is a slab of a fifth of the slices
-    (``mrinets.data.builtin.split_slab``, one-slice gaps). Returns ``folder``.
+    (readout oversampling 2, ``ordering``), or by ``trajectory`` (`(M, 2)` radians) when given;
+    validation is a slab of a fifth of the slices (``mrinets.data.builtin.split_slab``, one-slice
+    gaps). Returns ``folder``.
     """
     from mrinets.data.builtin import _axial_slices, load_mni152, split_slab
-    from mrinets.ops.trajectories import radial_trajectory
-
     slices = _axial_slices(load_mni152(), slice_step)
-    trajectory = radial_trajectory(matrix, views, ordering=ordering, angle_range="full").reshape(-1, 2)
+    attrs = {}
+    if trajectory is None:
+        trajectory = radial_trajectory(matrix, views, ordering=ordering, angle_range="full").reshape(-1, 2)
+        attrs = {"views": views, "ordering": ordering}
     density = estimate_density(trajectory, (matrix, matrix)).numpy()
     train, val = split_slab(len(slices), max(1, len(slices) // 5), gap=1)
     rng = np.random.default_rng(seed)
     for split, indices in (("train", train), ("val", val)):
         data = simulate_noncartesian(slices[indices], (matrix, matrix), trajectory, num_coils, snr, rng)
         write_noncartesian_h5(os.path.join(folder, split, f"mni152_radial_{split}.h5"), data["kspace"], trajectory,
-                              (matrix, matrix), density, data["target"], attrs={"views": views, "ordering": ordering})
+                              (matrix, matrix), density, data["target"], attrs=attrs)
     return folder
+
+
+def prepare_noncartesian_builtin(cache_dir=None, matrix=64, num_coils=8, snr=40.0, slice_step=4, seed=0,
+                                 trajectory=None, force=False):
+    """Prepare the built-in non-Cartesian MNI152 data once into the cache; return its folder (`train/`, `val/`).
+
+    ``prepare_radial_builtin`` with the trajectory of ``trajectory`` (a registered trajectory's
+    config, default ``DEFAULT_TRAJECTORY``: 32 golden-angle spokes) on a ``matrix`` grid. The folder
+    name carries a hash of the arguments; a `manifest.json` marks a complete build.
+    """
+    from mrinets import config
+
+    node = dict(trajectory or DEFAULT_TRAJECTORY)
+    params = {"matrix": int(matrix), "num_coils": int(num_coils), "snr": float(snr), "slice_step": int(slice_step),
+              "seed": int(seed), "trajectory": config.to_plain(node)}
+    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    root = os.path.join(default_cache_dir(cache_dir), f"mni152_noncartesian-{matrix}-{num_coils}c-{key}")
+    manifest = os.path.join(root, "manifest.json")
+    if os.path.exists(manifest) and not force:
+        return root
+    points = config.build(node, "trajectory", base_resolution=int(matrix))
+    prepare_radial_builtin(root, matrix=matrix, num_coils=num_coils, snr=snr, slice_step=slice_step, seed=seed,
+                           trajectory=points)
+    with open(manifest + ".tmp", "w") as f:
+        json.dump(params, f, indent=2)
+    os.replace(manifest + ".tmp", manifest)
+    return root
+

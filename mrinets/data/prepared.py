@@ -10,6 +10,8 @@ import inspect
 import os
 
 SPLITS = ("train", "val")
+#: File layouts: fastMRI's (read by ``build_dataset``) or the non-Cartesian one (``mrinets.data.noncartesian``).
+LAYOUTS = ("fastmri", "noncartesian")
 
 
 class PreparedDataset:
@@ -17,12 +19,13 @@ class PreparedDataset:
 
     Its arguments (what ``describe`` lists and a config's ``data.options`` are validated against) are
     ``prepare``'s options; ``cache_dir`` is the config's ``data.cache_dir``. Calling it reads one split
-    through ``build_dataset``: the options go to ``prepare``, every other keyword to ``build_dataset``.
+    through ``build_dataset`` (``layout="noncartesian"``: ``build_noncartesian_dataset``): the options go
+    to ``prepare``, every other keyword to the reader.
 
     >>> ds = registry.get("dataset", "shepp_logan")("val", matrix=16, batch_size=2)  # doctest: +SKIP
     """
 
-    def __init__(self, prepare):
+    def __init__(self, prepare, layout="fastmri"):
         if not callable(prepare):
             raise TypeError(f"Invalid value for argument `prepare`. Expected a function. Received: prepare={prepare!r}")
         signature = inspect.signature(prepare)
@@ -31,7 +34,9 @@ class PreparedDataset:
                 "Invalid value for argument `prepare`. Expected a function with a `cache_dir` argument. "
                 f"Received: prepare{signature}"
             )
-        self.prepare = prepare
+        if layout not in LAYOUTS:
+            raise ValueError(f"Invalid value for argument `layout`. Expected one of {LAYOUTS}. Received: layout={layout!r}")
+        self.prepare, self.layout = prepare, layout
         self.options = tuple(name for name in signature.parameters if name != "cache_dir")
         self.__signature__ = signature.replace(parameters=[p for p in signature.parameters.values() if p.name != "cache_dir"])
         self.__name__ = getattr(prepare, "__name__", type(self).__name__)
@@ -47,6 +52,11 @@ class PreparedDataset:
             raise ValueError(f"Invalid value for argument `split`. Expected one of {SPLITS}. Received: split={split!r}")
         options = {name: kwargs.pop(name) for name in self.options if name in kwargs}
         root = self.prepare(cache_dir=cache_dir, **options)
+        if self.layout == "noncartesian":
+            from mrinets.data.noncartesian import build_noncartesian_dataset
+            from mrinets.data.pipeline import list_files
+
+            return build_noncartesian_dataset(list_files(os.path.join(root, split)), **kwargs)
         return build_dataset(os.path.join(root, split), **kwargs)
 
     def __repr__(self):

@@ -7,7 +7,7 @@
 Image networks (``UNet``, ``CNN``) map ``(batch, *spatial, channels)`` images; reconstruction
 networks (``VarNet``, ``Unrolled``, ``MoDL``, ``Cascade``) map the data pipeline's dict
 ``{"kspace", "mask", "num_low_frequencies"}`` to ``(batch, *spatial)`` magnitude images;
-``NonCartesianUnrolled`` and ``NonCartesianMoDL`` map ``{"kspace", "trajectory", "density"}``
+``NonCartesianUnrolled``, ``NonCartesianMoDL`` and ``NonCartesianVarNet`` map ``{"kspace", "trajectory", "density"}``
 (``mrinets.data.noncartesian``) through the NUFFT.
 """
 
@@ -17,7 +17,7 @@ from mrinets import config
 from mrinets.networks.cnn import CNN
 from mrinets.networks.consistency import DATA_CONSISTENCY, CGDC, GradientDC, HardDC
 from mrinets.networks.noncartesian import NETWORKS as NONCARTESIAN_NETWORKS
-from mrinets.networks.noncartesian import NonCartesianMoDL, NonCartesianUnrolled
+from mrinets.networks.noncartesian import NonCartesianMoDL, NonCartesianUnrolled, NonCartesianVarNet
 from mrinets.networks.recon import NETWORKS as RECON_NETWORKS
 from mrinets.networks.recon import Cascade, MoDL, ReconNetwork, Unrolled, VarNet, VarNetBlock
 from mrinets.networks.unet import UNet
@@ -96,6 +96,7 @@ __all__ = [
     "NETWORKS",
     "NonCartesianMoDL",
     "NonCartesianUnrolled",
+    "NonCartesianVarNet",
     "ReconNetwork",
     "UNet",
     "Unrolled",

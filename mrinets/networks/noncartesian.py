@@ -54,6 +54,9 @@ class NonCartesianUnrolled(ReconNetwork):
         ```
     """
 
+    #: Reads the non-Cartesian pipeline's dict (a training config pairs it with a ``trajectory``).
+    noncartesian = True
+
     def __init__(self, rank: Rank = 2, grid_shape: typing.Tuple[int, ...] = (64, 64), iterations: PositiveInt = 5,
                  regularizer: NetworkRef = "CNN", data_consistency: typing.Literal["cg", "gradient"] = "cg",
                  cg_iterations: PositiveInt = 8, initial_lambda: float = 0.05, share_weights: bool = False,
@@ -139,4 +142,55 @@ class NonCartesianMoDL(NonCartesianUnrolled):
                          share_weights, calibration_size, tol, **kwargs)
 
 
-NETWORKS = {"NonCartesianUnrolled": NonCartesianUnrolled, "NonCartesianMoDL": NonCartesianMoDL}
+#: The regularizer of ``NonCartesianVarNet``: a CNN predicting the update, not a residual denoiser.
+NC_VARNET_REGULARIZER = {"type": "CNN", "filters": 32, "depth": 5, "residual": False}
+
+
+@keras.saving.register_keras_serializable(package="mrinets")
+class NonCartesianVarNet(NonCartesianUnrolled):
+    """Image-space variational network for non-Cartesian data (Hammernik et al., MRM 2018) with the NUFFT.
+
+    Each cascade takes a gradient step on the density-weighted data term and subtracts a learned
+    regularizer term, both from the same image: ``x <- x - w_t A^H D (A x - y) - R_t(x)`` (``w_t``
+    learned, kept positive); ``x0`` and the output as ``NonCartesianUnrolled``.
+
+    Args:
+        rank, grid_shape, share_weights, calibration_size, tol: as ``NonCartesianUnrolled``.
+        cascades: number of cascades.
+        regularizer: image network predicting the regularizer term (default: a 5-layer 32-channel
+            CNN without the residual connection).
+        initial_step: starting data-term step ``w_t`` (about 1 with density weights).
+    """
+
+    def __init__(self, rank: Rank = 2, grid_shape: typing.Tuple[int, ...] = (64, 64), cascades: PositiveInt = 8,
+                 regularizer: NetworkRef = NC_VARNET_REGULARIZER, initial_step: float = 1.0,
+                 share_weights: bool = False, calibration_size: float = 24.0, tol: float = 1e-4, **kwargs):
+        if not initial_step > 0:
+            raise invalid_argument("initial_step", "a strictly positive float", initial_step)
+        super().__init__(rank, grid_shape, cascades, regularizer, "gradient", 1, initial_step, share_weights,
+                         calibration_size, tol, **kwargs)
+
+    def call(self, inputs, training=None):
+        kspace = tf.convert_to_tensor(inputs["kspace"])
+        density = tf.cast(inputs["density"], tf.float32)[:, None]  # (batch, 1, M) broadcasts over coils
+        operator = ops.NUFFTOperator(tf.convert_to_tensor(inputs["trajectory"])[:, None], self.grid_shape,
+                                     tol=self.tol, dtype=kspace.dtype)
+        maps = ops.estimate_coil_maps_nc(kspace, operator, density, self.calibration_size)
+        image = ops.nc_sense_adjoint(kspace, maps, operator, density)
+        for i in range(self.iterations):
+            index = 0 if self.share_weights else i
+            step = tf.cast(tf.abs(self.weights_dc[index]), image.dtype)
+            residual = ops.nc_sense_forward(image, maps, operator) - kspace
+            image = (image - step * ops.nc_sense_adjoint(residual, maps, operator, density)
+                     - apply_image_network(self.regularizers[index], image))
+        return tf.abs(image) * ops.rss(maps, axis=1)
+
+    def get_config(self):
+        base = super(NonCartesianUnrolled, self).get_config()
+        return {**base, "grid_shape": list(self.grid_shape), "cascades": self.iterations,
+                "regularizer": plain(self.regularizer), "initial_step": self.initial_lambda,
+                "share_weights": self.share_weights, "calibration_size": self.calibration_size, "tol": self.tol}
+
+
+NETWORKS = {"NonCartesianUnrolled": NonCartesianUnrolled, "NonCartesianMoDL": NonCartesianMoDL,
+            "NonCartesianVarNet": NonCartesianVarNet}

@@ -59,6 +59,13 @@ def register_datasets(register):
 
 
 @hookimpl
+def register_trajectories(register):
+    from mrinets.data.noncartesian import TRAJECTORIES
+
+    _register_table(register, TRAJECTORIES)
+
+
+@hookimpl
 def register_metrics(register):
     from mrinets.metrics import METRICS
 

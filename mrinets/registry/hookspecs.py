@@ -22,6 +22,7 @@ HOOK_KINDS = {
     "register_datasets": "dataset",
     "register_schedules": "schedule",
     "register_baselines": "baseline",
+    "register_trajectories": "trajectory",
 }
 
 
@@ -80,3 +81,9 @@ def register_schedules(register):
 def register_baselines(register):
     """Register classical reconstructions ``f(kspace, mask, num_low_frequencies=None, rank=2, **options)``
     returning the `(batch, *spatial)` magnitude image."""
+
+
+@hookspec
+def register_trajectories(register):
+    """Register non-Cartesian trajectories ``f(base_resolution, **options) -> (M, rank)`` radians (a training
+    config's ``trajectory: {type: ...}``)."""

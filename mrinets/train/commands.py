@@ -139,7 +139,7 @@ def cmd_evaluate(args):
     from mrinets.config import to_plain
     from mrinets.data import build_dataset, data_errors
     from mrinets.train import checkpoint, evaluation
-    from mrinets.train.datasets import data_paths
+    from mrinets.train.datasets import data_paths, is_noncartesian, val_dataset
     from mrinets.train.schema import coil_compression_options
 
     cfg, model, run_dir, ckpt, state = load_run(args.target, args.checkpoint)
@@ -148,9 +148,12 @@ def cmd_evaluate(args):
     path = args.data or data_paths(cfg)[1]
     if cfg["model"].get("rank", 2) == 3:
         return _evaluate_volumes(args, cfg, model, run_dir, ckpt, state, path)
-    ds = build_dataset(path, mask=cfg["mask"], batch_size=args.batch_size, shuffle=False,
-                       crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
-                       return_metadata=True, **coil_compression_options(cfg))
+    if is_noncartesian(cfg):
+        ds = val_dataset(cfg, path, batch_size=args.batch_size)
+    else:
+        ds = build_dataset(path, mask=cfg["mask"], batch_size=args.batch_size, shuffle=False,
+                           crop=cfg["data"]["crop"] if not args.data else None, deterministic_masks=True,
+                           return_metadata=True, **coil_compression_options(cfg))
     if len(ds.element_spec) != 3:
         from mrinets.data import DataError
 
@@ -165,9 +168,10 @@ def cmd_evaluate(args):
     out = args.output or os.path.join(run_dir, f"evaluation-{os.path.splitext(os.path.basename(ckpt))[0]}")
     for name, volume in volumes.items():
         k = volume["target"].shape[0] // 2
-        zero_filled = volume.get("zero_filled", 0 * volume["target"])
-        png = evaluation.figure_png(zero_filled[k], volume["model"][k], volume["target"][k],
-                                    title=f"{name} slice {k}")
+        baseline = evaluation.first_baseline(volume)
+        shown = volume[baseline] if baseline else 0 * volume["target"]
+        png = evaluation.figure_png(shown[k], volume["model"][k], volume["target"][k],
+                                    title=f"{name} slice {k}", baseline=evaluation.BASELINES.get(baseline, "none"))
         checkpoint.atomic_write(os.path.join(out, "figures", f"{os.path.splitext(name)[0]}.png"),
                                 lambda handle, png=png: handle.write(png))
     report = {"checkpoint": ckpt, "step": state["step"], "data": path, "volumes": rows, "mean": means}
@@ -221,22 +225,23 @@ def _evaluate_volumes(args, cfg, model, run_dir, ckpt, state, path):
     return 0
 
 
-def write_submission(files, mask, reconstruct, output, dataset_options=None, volumetric=False):
+def write_submission(files, mask, reconstruct, output, dataset_options=None, volumetric=False, cfg=None):
     """Reconstruct every slice of ``files`` with ``reconstruct(inputs)`` and write fastMRI submission files.
 
     Each volume is cropped to its target's shape, else to the header's reconstruction matrix
     (fastMRI test files), and written under ``output`` with the input's name; ``volumetric``:
-    3D files, reconstructed whole (``mrinets.train.volumetric``). Returns the count.
+    3D files, reconstructed whole (``mrinets.train.volumetric``); ``cfg``: a training config whose
+    ``trajectory`` makes the files non-Cartesian (read through its pipeline). Returns the count.
     """
     import numpy as np
 
-    from mrinets.data import build_dataset, data_errors, read_metadata
+    from mrinets.data import data_errors, noncartesian
     from mrinets.ops import center_crop
     from mrinets.train import evaluation
+    from mrinets.train.datasets import is_noncartesian, val_dataset
 
     written = 0
     for path in files:
-        meta = read_metadata(path)
         if volumetric:
             from mrinets.train.volumetric import predict_volume
 
@@ -246,15 +251,10 @@ def write_submission(files, mask, reconstruct, output, dataset_options=None, vol
             written += 1
             print(f"  {os.path.basename(path)}: reconstruction {volume.shape}", flush=True)
             continue
-        ds = build_dataset(path, mask=mask, batch_size=1, shuffle=False, deterministic_masks=True,
-                           return_metadata=True, **(dataset_options or {}))
-        h, w = meta["kspace_shape"][-2:]
-        if meta["target_shape"] is not None:
-            crop = meta["target_shape"]
-        elif meta.get("recon_size"):  # fastMRI test files: the header's reconstruction matrix
-            crop = (min(meta["recon_size"][0], h), min(meta["recon_size"][1], w))
+        if cfg is not None and is_noncartesian(cfg):
+            ds, crop = val_dataset(cfg, path, batch_size=1), noncartesian.read_matrix(path)
         else:
-            crop = (h, w)
+            ds, crop = _cartesian_file(path, mask, dataset_options)
         slices = {}
         with data_errors():
             for element in ds:
@@ -278,7 +278,7 @@ def cmd_predict(args):
     files = list_files(args.data)
     print(f"reconstructing {len(files)} file(s) with {ckpt} (step {state['step']})", flush=True)
     written = write_submission(files, cfg["mask"], predict, args.output, coil_compression_options(cfg),
-                               volumetric=cfg["model"].get("rank", 2) == 3)
+                               volumetric=cfg["model"].get("rank", 2) == 3, cfg=cfg)
     print(f"wrote {written} file(s) to {args.output}")
     return 0
 
@@ -322,6 +322,21 @@ def cmd_baseline(args):
     return 0
 
 
+def _cartesian_file(path, mask, dataset_options=None):
+    """``(dataset, crop)`` of one fastMRI-layout file for ``write_submission``."""
+    from mrinets.data import build_dataset, read_metadata
+
+    meta = read_metadata(path)
+    ds = build_dataset(path, mask=mask, batch_size=1, shuffle=False, deterministic_masks=True,
+                       return_metadata=True, **(dataset_options or {}))
+    h, w = meta["kspace_shape"][-2:]
+    if meta["target_shape"] is not None:
+        return ds, meta["target_shape"]
+    if meta.get("recon_size"):  # fastMRI test files: the header's reconstruction matrix
+        return ds, (min(meta["recon_size"][0], h), min(meta["recon_size"][1], w))
+    return ds, (h, w)
+
+
 def add_commands(subparsers):
     """Register ``train``, ``evaluate``, ``predict`` and ``baseline`` on the ``mrinets`` sub-command parser."""
     train = subparsers.add_parser("train", help="train a network from a training config")
@@ -335,9 +350,11 @@ def add_commands(subparsers):
     train.add_argument("--dry-run", action="store_true", help="validate and print the resolved config; train nothing")
     train.set_defaults(run=cmd_train)
 
-    evaluate = subparsers.add_parser("evaluate", help="score a trained run against zero-filled and CG-SENSE")
+    evaluate = subparsers.add_parser("evaluate", help="score a trained run against zero-filled (Cartesian) or "
+                                     "gridding (non-Cartesian) and CG-SENSE")
     evaluate.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
-    evaluate.add_argument("--data", help="fastMRI-layout files with targets (default: the run's validation split)")
+    evaluate.add_argument("--data", help="files with targets, fastMRI or (for a run with a `trajectory`) "
+                          "non-Cartesian layout (default: the run's validation split)")
     evaluate.add_argument("--checkpoint", choices=["best", "latest"], default="best", help="which checkpoint of a run dir")
     evaluate.add_argument("--output", help="folder for metrics.json and figures (default <run>/evaluation-<ckpt>)")
     evaluate.add_argument("--batch-size", type=int, default=1)
@@ -350,7 +367,8 @@ def add_commands(subparsers):
 
     predict = subparsers.add_parser("predict", help="write reconstructions in fastMRI's submission layout")
     predict.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
-    predict.add_argument("--data", required=True, help="fastMRI-layout h5 files (test files with a `mask` work)")
+    predict.add_argument("--data", required=True, help="h5 files: fastMRI layout (test files with a `mask` work), or "
+                         "non-Cartesian files for a run with a `trajectory`")
     predict.add_argument("--output", required=True, help="folder for the reconstruction files (same names)")
     predict.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     predict.set_defaults(run=cmd_predict)

@@ -1,7 +1,8 @@
 """Validation: per-volume fastMRI metrics of a model next to classical baselines, and figures.
 
-The baselines are registry entries of kind ``baseline`` (``evaluate.baselines`` in a training
-config; default zero-filled and CG-SENSE).
+The baselines: for Cartesian data the registry entries of kind ``baseline`` (``evaluate.baselines``
+in a training config; default zero-filled and CG-SENSE); for non-Cartesian data gridding (the
+density-compensated adjoint, RSS) and non-Cartesian CG-SENSE (``ops.cg_sense_nc``).
 
 Predictions and targets are put back in the files' units (times the pipeline's ``scale``)
 and stacked per file (volume) before ``nmse``/``psnr``/``ssim`` (``maxval`` = the volume's max).
@@ -18,6 +19,8 @@ from mrinets import metrics, ops
 from mrinets.ops import center_crop
 
 DEFAULT_BASELINES = ("zero_filled", "cg_sense")
+#: Baseline method -> its label in logs and figures (others are labelled by their name).
+BASELINES = {"zero_filled": "zero-filled", "gridding": "gridding", "cg_sense": "CG-SENSE"}
 METRIC_NAMES = ("nmse", "psnr", "ssim")
 
 
@@ -56,6 +59,14 @@ def _call_baseline(baseline, options, kspace, mask, num_low):
     return tf.cast(baseline(kspace, mask, num_low_frequencies=num_low, **options), tf.float32)
 
 
+@tf.function(reduce_retracing=True)
+def _noncartesian_baselines(kspace, trajectory, density, shape):
+    operator = ops.NUFFTOperator(trajectory[:, None], shape, tol=1e-4, dtype=kspace.dtype)
+    density = density[:, None]  # (batch, 1, M) broadcasts over coils
+    return (ops.gridding_reconstruction(kspace, operator, density),
+            ops.cg_sense_nc(kspace, operator, density=density))
+
+
 def collect(dataset, predict=None, baselines=True, max_slices=None):
     """Run over ``dataset`` (``return_metadata=True``); return ``{fname: {method: (slices, h, w)}}``.
 
@@ -74,9 +85,14 @@ def collect(dataset, predict=None, baselines=True, max_slices=None):
         images = {"target": target.numpy() * scale}
         if predict is not None:
             images["model"] = center_crop(predict(inputs), shape).numpy() * scale
-        for name, function in functions.items():
-            image = function(inputs["kspace"], inputs["mask"], inputs["num_low_frequencies"])
-            images[name] = center_crop(image, shape).numpy() * scale
+        if baselines and "trajectory" in inputs:  # non-Cartesian: its own operator's baselines
+            gridding, cg = _noncartesian_baselines(inputs["kspace"], inputs["trajectory"], inputs["density"],
+                                                   tuple(int(n) for n in target.shape[-2:]))
+            images.update({"gridding": gridding.numpy() * scale, "cg_sense": cg.numpy() * scale})
+        elif baselines:
+            for name, function in functions.items():
+                image = function(inputs["kspace"], inputs["mask"], inputs["num_low_frequencies"])
+                images[name] = center_crop(image, shape).numpy() * scale
         names = [n.decode() for n in meta["fname"].numpy()]
         slices = meta["slice"].numpy()
         for i, (name, index) in enumerate(zip(names, slices)):
@@ -122,16 +138,24 @@ def volume_metrics(volumes, methods=None):
     return rows, means
 
 
+def first_baseline(volume):
+    """The first of ``BASELINES`` (zero-filled or gridding) that ``volume`` holds, or None."""
+    return next((method for method in BASELINES if method in volume), None)
+
+
 def panel(volumes, index=None):
-    """``(zero_filled, model, target)`` slices of the first volume (its middle slice by default)."""
+    """``(name, slice, baseline, model, target)`` of the first volume (its middle slice by default); the
+    baseline is the first of ``BASELINES`` the volume holds (zeros without one)."""
     name = sorted(volumes)[0]
     volume = volumes[name]
     k = volume["target"].shape[0] // 2 if index is None else index
-    return name, k, volume.get("zero_filled", volume["target"] * 0)[k], volume["model"][k], volume["target"][k]
+    baseline = volume.get(first_baseline(volume), volume["target"] * 0)
+    return name, k, baseline[k], volume["model"][k], volume["target"][k]
 
 
-def figure_png(zero_filled, recon, target, title=""):
-    """PNG bytes of zero-filled | reconstruction | reference | error map (x5)."""
+def figure_png(zero_filled, recon, target, title="", baseline="zero-filled"):
+    """PNG bytes of the baseline (``zero_filled``, labelled ``baseline``) | reconstruction | reference |
+    error map (x5)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,7 +166,7 @@ def figure_png(zero_filled, recon, target, title=""):
     zf_psnr = metrics.psnr(target, zero_filled)
     rc_psnr = metrics.psnr(target, recon)
     items = [
-        (zero_filled, f"zero-filled ({zf_psnr:.2f} dB)", "gray", vmax),
+        (zero_filled, f"{baseline} ({zf_psnr:.2f} dB)", "gray", vmax),
         (recon, f"reconstruction ({rc_psnr:.2f} dB)", "gray", vmax),
         (target, "reference", "gray", vmax),
         (np.abs(recon - target), "|error| x5", "inferno", vmax / 5),

@@ -118,6 +118,9 @@ SCHEMA = {
     "data": Field(fields=DATA_FIELDS),
     "mask": Field(ref=Ref("mask", build="config"),
                   default={"type": "equispaced_fraction", "center_fractions": 0.08, "accelerations": 4}),
+    "trajectory": Field(ref=Ref("trajectory", build="config", partial=("base_resolution",)), default=None,
+                        doc="non-Cartesian sampling (replaces `mask`): the built-in non-Cartesian data are simulated "
+                            "with it; files given by `data.path` carry their own trajectories"),
     "loss": Field(ref=Ref("loss", build="config"), default={"type": "L1"}),
     "optimizer": Field(
         fields={
@@ -218,6 +221,40 @@ def _dataset_node(data, problems, source):
     return _node(node, DATASET_REF, ("data", "options"), problems, source)
 
 
+def _is_noncartesian_dataset(obj):
+    return getattr(obj, "layout", None) == "noncartesian"
+
+
+def _check_noncartesian(cfg, problems):
+    """A ``trajectory`` goes with a non-Cartesian network and non-Cartesian data, and only with them."""
+    from mrinets import registry
+
+    trajectory, data = cfg["trajectory"], cfg["data"]
+    model_is_nc = getattr(getattr(cfg["model"], "entry", None) and cfg["model"].entry.obj, "noncartesian", False)
+    builtin_is_nc = data.dataset is not None and _is_noncartesian_dataset(data.dataset.entry.obj)
+    if trajectory is None:
+        if model_is_nc or builtin_is_nc:
+            what = f"model {cfg['model']['type']}" if model_is_nc else f"data.builtin {data['builtin']}"
+            problems.append(Problem(("trajectory",), f"required by {what} (non-Cartesian), e.g. "
+                                    "`trajectory: {type: radial, views: 32, ordering: golden}`", None))
+        return
+    if not model_is_nc:
+        problems.append(Problem(("model", "type"), f"{cfg['model']['type']} reconstructs Cartesian k-space; a "
+                                "`trajectory` needs a non-Cartesian network (NonCartesianMoDL, NonCartesianUnrolled, "
+                                "NonCartesianVarNet)", config.line_of(cfg["model"], "type")))
+    if data.dataset is not None and not builtin_is_nc:
+        choices = [n for n in registry.names("dataset") if _is_noncartesian_dataset(registry.get("dataset", n))]
+        problems.append(Problem(("data", "builtin"), f"{data['builtin']!r} is Cartesian data; with a `trajectory` use "
+                                f"{' or '.join(choices)} or non-Cartesian files (`data.path`)",
+                                config.line_of(data, "builtin")))
+    matrix = (data["options"] or {}).get("matrix")
+    matrix = matrix if isinstance(matrix, int) and not isinstance(matrix, bool) and matrix >= 2 else 64
+    try:  # the trajectory's own argument checks
+        config.build(trajectory, base_resolution=matrix)
+    except ConfigError as error:
+        problems.extend(error.problems)
+
+
 def validate_config(document, source=None):
     """Validate a loaded training document; return the resolved ``ConfigDict``.
 
@@ -255,6 +292,7 @@ def validate_config(document, source=None):
         problems.append(Problem(("train", "jit_compile"), "jit_compile is not supported with distribute: "
                                 f"{train['distribute']}", config.line_of(train, "jit_compile")))
     _check_optimizer_arguments(cfg, problems)
+    _check_noncartesian(cfg, problems)
     for key in ("mask", "loss"):  # cheap to build: their own argument checks run now, not mid-training
         try:
             config.build(cfg[key])

@@ -17,7 +17,7 @@ from mrinets import ops
 from mrinets.errors import UsageError
 from mrinets.train import checkpoint, evaluation, generalization, time_budget
 from mrinets.train.checkpoint import CHECKPOINTS
-from mrinets.train.datasets import data_paths, train_dataset, val_dataset
+from mrinets.train.datasets import data_paths, num_slices, train_dataset, val_dataset
 from mrinets.train.optimization import Schedule, build_optimizer, current_lr
 from mrinets.train.schema import build_model, to_yaml
 from mrinets.train.strategy import is_chief
@@ -111,10 +111,7 @@ class Trainer:
 
     def count_examples(self):
         """Training examples per epoch (slices of the training split)."""
-        from mrinets.data import build_index, list_files
-
-        _, pairs = build_index(list_files(self.train_path), self.cfg["data"]["skip_bad_files"])
-        return len(pairs)
+        return num_slices(self.cfg, self.train_path, self.cfg["data"]["skip_bad_files"])
 
     def dataset(self, epoch, skip):
         """The training batches of ``epoch`` after the first ``skip`` (distributed)."""
@@ -217,11 +214,11 @@ class Trainer:
         parts = [f"eval step {step}: model NMSE {record['val_nmse']:.4f} PSNR {record['val_psnr']:.2f} dB "
                  f"SSIM {record['val_ssim']:.4f}"]
         for method in baselines:
-            if method == "zero_filled":
-                parts.append(f"zero-filled NMSE {record['zero_filled_nmse']:.4f} PSNR {record['zero_filled_psnr']:.2f} "
-                             f"dB SSIM {record['zero_filled_ssim']:.4f}")
+            label = evaluation.BASELINES.get(method, method)
+            if method in ("zero_filled", "gridding"):  # the no-prior baseline: every metric
+                parts.append(f"{label} NMSE {record[f'{method}_nmse']:.4f} PSNR {record[f'{method}_psnr']:.2f} "
+                             f"dB SSIM {record[f'{method}_ssim']:.4f}")
             else:
-                label = {"cg_sense": "CG-SENSE"}.get(method, method)
                 parts.append(f"{label} PSNR {record[f'{method}_psnr']:.2f} dB")
         self.log(" | ".join(parts))
         if self.generalization is not None:  # reported only: never picks the best checkpoint
@@ -238,7 +235,8 @@ class Trainer:
             self.save(self.best_path, self.checkpoint_state())
         if self.chief:
             name, k, zf, recon, ref = evaluation.panel(volumes)
-            png = evaluation.figure_png(zf, recon, ref, title=f"step {step}: {name} slice {k}")
+            png = evaluation.figure_png(zf, recon, ref, title=f"step {step}: {name} slice {k}",
+                                        baseline=evaluation.BASELINES[first])
             checkpoint.atomic_write(os.path.join(self.run_dir, "figures", f"step_{step:07d}.png"),
                                     lambda handle: handle.write(png))
             with self.writer.as_default(step=step):
@@ -246,7 +244,7 @@ class Trainer:
                     write_summary("scalar", key.replace("_", "/"), record[key], step)
                 for key in (f"{method}_{metric}" for method in baselines for metric in ("psnr", "ssim")):
                     write_summary("scalar", f"baseline/{key}", record[key], step)
-                write_summary("image", "val/zero_filled|model|reference|error", evaluation.panel_image(zf, recon, ref), step)
+                write_summary("image", f"val/{first}|model|reference|error", evaluation.panel_image(zf, recon, ref), step)
             self.writer.flush()
             self.write_metrics()
         return record
