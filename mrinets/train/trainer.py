@@ -235,8 +235,9 @@ class Trainer:
             self.save(self.best_path, self.checkpoint_state())
         if self.chief:
             name, k, zf, recon, ref = evaluation.panel(volumes)
+            first = evaluation.first_baseline(volumes[name]) or "none"
             png = evaluation.figure_png(zf, recon, ref, title=f"step {step}: {name} slice {k}",
-                                        baseline=evaluation.BASELINES[first])
+                                        baseline=evaluation.BASELINES.get(first, first))
             checkpoint.atomic_write(os.path.join(self.run_dir, "figures", f"step_{step:07d}.png"),
                                     lambda handle: handle.write(png))
             with self.writer.as_default(step=step):
