@@ -20,7 +20,6 @@ the Cartesian pipeline divides by the max of its zero-filled RSS image.
 import hashlib
 import json
 import os
-import tempfile
 import typing
 
 import h5py
@@ -30,7 +29,7 @@ import tensorflow as tf
 from mrinets.arguments import invalid_argument
 from mrinets.cache import default_cache_dir
 from mrinets.config import Field
-from mrinets.data.simulate import birdcage_maps, noise_covariance, smooth_phase
+from mrinets.data.simulate import atomic_h5, birdcage_maps, noise_covariance, smooth_phase
 from mrinets.errors import DataError
 from mrinets.ops.density import estimate_density
 from mrinets.ops.fft import fftn_np, ifftn_np
@@ -100,28 +99,18 @@ def write_noncartesian_h5(path, kspace, trajectory, matrix, density=None, target
     if kspace.ndim != 3 or trajectory.ndim != 2 or trajectory.shape[0] != kspace.shape[-1]:
         raise invalid_argument("trajectory", f"(M, rank) with M = {kspace.shape[-1]} for kspace (slices, coils, M) "
                                f"{kspace.shape}", f"<shape {trajectory.shape}>")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=directory)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("kspace", data=kspace, chunks=(1,) + kspace.shape[1:])
-            f.create_dataset("trajectory", data=trajectory)
-            if density is not None:
-                f.create_dataset("density", data=np.asarray(density, np.float32))
-            if target is not None:
-                target = np.asarray(target, np.float32)
-                f.create_dataset("reconstruction_rss", data=target)
-                f.attrs["max"], f.attrs["norm"] = float(target.max()), float(np.linalg.norm(target))
-            f.attrs["matrix"] = np.asarray(matrix, np.int64)
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_h5(path) as f:
+        f.create_dataset("kspace", data=kspace, chunks=(1,) + kspace.shape[1:])
+        f.create_dataset("trajectory", data=trajectory)
+        if density is not None:
+            f.create_dataset("density", data=np.asarray(density, np.float32))
+        if target is not None:
+            target = np.asarray(target, np.float32)
+            f.create_dataset("reconstruction_rss", data=target)
+            f.attrs["max"], f.attrs["norm"] = float(target.max()), float(np.linalg.norm(target))
+        f.attrs["matrix"] = np.asarray(matrix, np.int64)
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
     return path
 
 

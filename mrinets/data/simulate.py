@@ -5,6 +5,7 @@ phase, k-space computed on the image's own (finer) grid and truncated to the tar
 matrix, and complex Gaussian noise correlated across coils (noise covariance).
 """
 
+import contextlib
 import os
 import tempfile
 
@@ -143,6 +144,24 @@ def make_header(encoded_size, recon_size, fov_mm=(240.0, 240.0, 5.0)):
     )
 
 
+@contextlib.contextmanager
+def atomic_h5(path):
+    """An ``h5py.File`` open for writing under a temporary name beside ``path``, moved to ``path`` when the
+    block ends without an error and removed when it raises: a reader never sees a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=directory)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def write_fastmri_h5(path, kspace, target=None, target_key="reconstruction_rss", attrs=None, mask=None,
                      encoded_size=None, recon_size=None, header=None):
     """Write a fastMRI-layout file atomically (temporary file, then rename).
@@ -160,27 +179,17 @@ def write_fastmri_h5(path, kspace, target=None, target_key="reconstruction_rss",
     kspace = np.asarray(kspace, np.complex64)
     encoded_size = encoded_size or (kspace.shape[-2], kspace.shape[-1], 1)
     recon_size = recon_size or ((target.shape[-2], target.shape[-1], 1) if target is not None else encoded_size)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=directory)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("kspace", data=kspace, chunks=(1,) + kspace.shape[1:])
-            if target is not None:
-                target = np.asarray(target, np.float32)
-                f.create_dataset(target_key, data=target)
-                f.attrs["max"] = float(target.max())
-                f.attrs["norm"] = float(np.linalg.norm(target))
-            if mask is not None:
-                f.create_dataset("mask", data=np.asarray(mask).astype(bool))
-            xml = make_header(encoded_size, recon_size) if header is None else header
-            f.create_dataset("ismrmrd_header", data=np.bytes_(xml.encode("utf-8") if isinstance(xml, str) else xml))
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = value
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_h5(path) as f:
+        f.create_dataset("kspace", data=kspace, chunks=(1,) + kspace.shape[1:])
+        if target is not None:
+            target = np.asarray(target, np.float32)
+            f.create_dataset(target_key, data=target)
+            f.attrs["max"] = float(target.max())
+            f.attrs["norm"] = float(np.linalg.norm(target))
+        if mask is not None:
+            f.create_dataset("mask", data=np.asarray(mask).astype(bool))
+        xml = make_header(encoded_size, recon_size) if header is None else header
+        f.create_dataset("ismrmrd_header", data=np.bytes_(xml.encode("utf-8") if isinstance(xml, str) else xml))
+        for key, value in (attrs or {}).items():
+            f.attrs[key] = value
     return path
