@@ -153,6 +153,19 @@ def panel(volumes, index=None):
     return name, k, baseline[k], volume["model"][k], volume["target"][k]
 
 
+def png_bytes(fig, title=""):
+    """PNG bytes of a matplotlib figure, titled ``title``; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def figure_png(zero_filled, recon, target, title="", baseline="zero-filled"):
     """PNG bytes of the baseline (``zero_filled``, labelled ``baseline``) | reconstruction | reference |
     error map (x5)."""
@@ -175,13 +188,7 @@ def figure_png(zero_filled, recon, target, title="", baseline="zero-filled"):
         ax.imshow(image, cmap=cmap, vmin=0, vmax=top)
         ax.set_title(label, fontsize=9)
         ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, title)
 
 
 def panel_image(zero_filled, recon, target):

@@ -6,7 +6,6 @@ validation volume plus ``figures/step_<n>_planes.png``, the three orthogonal pla
 its centre for zero-filled, CG-SENSE, the model and the reference.
 """
 
-import io
 import os
 
 import numpy as np
@@ -14,7 +13,7 @@ import tensorflow as tf
 
 from mrinets import metrics, ops
 from mrinets.errors import UsageError
-from mrinets.train import checkpoint
+from mrinets.train import checkpoint, evaluation
 from mrinets.train.datasets import epoch_seed
 from mrinets.train.trainer import Trainer
 
@@ -75,13 +74,7 @@ def planes_png(volume, title=""):
             ax.imshow(plane(volume[key]), cmap="gray", vmin=0, vmax=vmax, aspect="equal")
             ax.set_title(f"{label}{psnr}: {names[col]}" if col == 0 else names[col], fontsize=8)
             ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return buffer.getvalue()
+    return evaluation.png_bytes(fig, title)
 
 
 def write_planes(path, volumes, title):
