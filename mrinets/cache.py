@@ -1,5 +1,7 @@
 """The cache folder, where built-in data are prepared and ``mrinets schema`` writes the JSON Schema (a leaf: stdlib only)."""
 
+import hashlib
+import json
 import os
 
 
@@ -12,3 +14,11 @@ def default_cache_dir(path=None):
         return os.path.abspath(os.path.expanduser(env))
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "mrinets")
+
+
+def prepared_folder(cache_dir, name, params):
+    """``(root, manifest)`` of built-in data ``name`` prepared with ``params`` (JSON-able): the folder is named
+    by a hash of ``params``, so other arguments prepare elsewhere; ``manifest`` exists once preparation ended."""
+    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    root = os.path.join(default_cache_dir(cache_dir), f"{name}-{key}")
+    return root, os.path.join(root, "manifest.json")

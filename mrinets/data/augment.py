@@ -19,7 +19,6 @@ radius 1.5, a one-sided arc, a planar anterior/posterior array) stay out of this
 rings here have radius 1.6 to 2.4.
 """
 
-import hashlib
 import json
 import os
 
@@ -172,7 +171,8 @@ def prepare_randomized(cache_dir=None, rows=128, cols=320, num_train_subjects=3,
     Both at ``rows`` x ``cols`` (readout cropped in hybrid space). Deterministic, idempotent.
     """
     from mrinets.arguments import check_int
-    from mrinets.data.builtin import _Progress, default_cache_dir, load_mni152, split_slab
+    from mrinets.cache import prepared_folder
+    from mrinets.data.builtin import _Progress, load_mni152, split_slab
     from mrinets.data.simulate import birdcage_maps, noise_covariance, smooth_phase, write_fastmri_h5
 
     rows, cols = check_int(rows, "rows", 16), check_int(cols, "cols", 16)
@@ -180,9 +180,7 @@ def prepare_randomized(cache_dir=None, rows=128, cols=320, num_train_subjects=3,
         raise ValueError(f"Invalid value for argument `rows`. Expected at most cols={cols}. Received: rows={rows}")
     params = {"version": VERSION, "rows": rows, "cols": cols, "subjects": check_int(num_train_subjects, "num_train_subjects", 1),
               "slice_step": slice_step, "val_slices": val_slices, "gap": gap, "seed": int(seed)}
-    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    root = os.path.join(default_cache_dir(cache_dir), f"mni152_random-{rows}x{cols}-{key}")
-    manifest = os.path.join(root, "manifest.json")
+    root, manifest = prepared_folder(cache_dir, f"mni152_random-{rows}x{cols}", params)
     if os.path.exists(manifest) and not force:
         return root
     tissues = _axial_tissues(load_tissue_maps(), slice_step)

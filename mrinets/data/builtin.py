@@ -15,7 +15,6 @@ Prepared data are fastMRI-layout h5 files (``mrinets.data.fastmri``), so the
 standard reader and pipeline serve them.
 """
 
-import hashlib
 import json
 import os
 import sys
@@ -23,7 +22,7 @@ import sys
 import numpy as np
 
 from mrinets.arguments import check_int
-from mrinets.cache import default_cache_dir
+from mrinets.cache import default_cache_dir, prepared_folder
 from mrinets.data.augment import prepare_randomized
 from mrinets.data.generalization import prepare_generalization
 from mrinets.data.noncartesian import prepare_noncartesian_builtin
@@ -147,9 +146,7 @@ def prepare_builtin(
         "version": VERSION, "matrix": matrix, "num_coils": num_coils, "snr": float(snr), "slice_step": slice_step,
         "num_train_subjects": num_train_subjects, "val_slices": val_slices, "gap": gap, "seed": int(seed),
     }
-    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    root = os.path.join(default_cache_dir(cache_dir), f"mni152-{matrix}-{num_coils}c-{key}")
-    manifest = os.path.join(root, "manifest.json")
+    root, manifest = prepared_folder(cache_dir, f"mni152-{matrix}-{num_coils}c", params)
     if os.path.exists(manifest) and not force:
         return root
     slices = _axial_slices(load_mni152(), slice_step)

@@ -14,14 +14,13 @@ on each side belong to neither split, and every training "subject" (its own coil
 phase and noise) contributes the two remaining blocks.
 """
 
-import hashlib
 import json
 import os
 
 import numpy as np
 
 from mrinets.arguments import check_int
-from mrinets.cache import default_cache_dir
+from mrinets.cache import prepared_folder
 from mrinets.data.builtin import _Progress, load_mni152, split_slab
 from mrinets.data.prepared import SPLITS, PreparedDataset
 from mrinets.data.simulate import noise_covariance
@@ -154,9 +153,7 @@ def prepare_builtin_3d(cache_dir=None, matrix=64, num_coils=8, snr=30.0, num_tra
                          f"out of {matrix} (with gap={gap}). Received: val_positions={val_positions}")
     params = {"version": VERSION, "matrix": matrix, "num_coils": num_coils, "snr": float(snr),
               "num_train_subjects": num_train_subjects, "val_positions": val_positions, "gap": gap, "seed": int(seed)}
-    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    root = os.path.join(default_cache_dir(cache_dir), f"mni152_3d-{matrix}-{num_coils}c-{key}")
-    manifest = os.path.join(root, "manifest.json")
+    root, manifest = prepared_folder(cache_dir, f"mni152_3d-{matrix}-{num_coils}c", params)
     if os.path.exists(manifest) and not force:
         return root
     train_idx, val_idx = split_slab(matrix, val_positions, gap)

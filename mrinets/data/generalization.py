@@ -39,7 +39,6 @@ Use it to report, never to choose hyper-parameters or checkpoints: once tuned on
 longer held out.
 """
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -202,14 +201,13 @@ def prepare_generalization(cache_dir=None, matrix=320, seed=0, force=False, prog
         ImportError: ``dipy``, ``pydicom`` or ``pydicom-data`` missing (the ``generalization`` extra).
     """
     from mrinets.arguments import check_int
-    from mrinets.data.builtin import _Progress, default_cache_dir
+    from mrinets.cache import prepared_folder
+    from mrinets.data.builtin import _Progress
     from mrinets.data.simulate import noise_covariance, simulate_multicoil, write_fastmri_h5
 
     matrix = check_int(matrix, "matrix", 16)
     params = {"version": VERSION, "matrix": matrix, "seed": int(seed)}
-    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    root = os.path.join(default_cache_dir(cache_dir), f"generalization-{matrix}-{key}")
-    manifest = os.path.join(root, "manifest.json")
+    root, manifest = prepared_folder(cache_dir, f"generalization-{matrix}", params)
     if os.path.exists(manifest) and not force:
         return root
     images = load_images(2 * matrix)

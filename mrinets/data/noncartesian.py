@@ -17,7 +17,6 @@ k-space and target are divided by a per-slice ``scale``: the max of the gridding
 the Cartesian pipeline divides by the max of its zero-filled RSS image.
 """
 
-import hashlib
 import json
 import os
 import typing
@@ -27,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from mrinets.arguments import invalid_argument
-from mrinets.cache import default_cache_dir
+from mrinets.cache import prepared_folder
 from mrinets.config import Field
 from mrinets.data.simulate import atomic_h5, birdcage_maps, noise_covariance, smooth_phase
 from mrinets.errors import DataError
@@ -290,9 +289,7 @@ def prepare_noncartesian_builtin(cache_dir=None, matrix=64, num_coils=8, snr=40.
     node = dict(trajectory or DEFAULT_TRAJECTORY)
     params = {"matrix": int(matrix), "num_coils": int(num_coils), "snr": float(snr), "slice_step": int(slice_step),
               "seed": int(seed), "trajectory": config.to_plain(node)}
-    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-    root = os.path.join(default_cache_dir(cache_dir), f"mni152_noncartesian-{matrix}-{num_coils}c-{key}")
-    manifest = os.path.join(root, "manifest.json")
+    root, manifest = prepared_folder(cache_dir, f"mni152_noncartesian-{matrix}-{num_coils}c", params)
     if os.path.exists(manifest) and not force:
         return root
     points = config.build(node, "trajectory", base_resolution=int(matrix))
