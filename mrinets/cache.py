@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import tempfile
 
 
 def default_cache_dir(path=None):
@@ -22,3 +23,17 @@ def prepared_folder(cache_dir, name, params):
     key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
     root = os.path.join(default_cache_dir(cache_dir), f"{name}-{key}")
     return root, os.path.join(root, "manifest.json")
+
+
+def write_manifest(manifest, content):
+    """Write ``content`` (JSON-able) to ``manifest`` atomically, under a unique temporary name first: two
+    processes preparing the same data at once (parallel test workers, two runs) never see a half file."""
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=os.path.dirname(manifest))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(content, f, indent=2)
+        os.replace(tmp, manifest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

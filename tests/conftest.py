@@ -7,6 +7,20 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def shipped_model():
+    """``shipped_model(name)``: the Keras model of shipped config ``name``, built once per test session.
+
+    Building a shipped network traces it symbolically (the fastMRI VarNet: about 30,000 ops), so the tests
+    that only read a model (run it, count its parameters, look at its layers) share one build.
+    """
+    import functools
+
+    from mrinets import configs, networks
+
+    return functools.lru_cache(maxsize=None)(lambda name: networks.build(configs.find(name)))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

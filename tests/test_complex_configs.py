@@ -1,16 +1,10 @@
 """The complex-valued quickstart: the real quickstart's size, complex all through its regularizers."""
 
-from mrinets import configs, networks
-from mrinets.config import load
 from mrinets.layers import ComplexLayer
 
 
-def _model(name):
-    return networks.build(load(configs.find(name))["model"])
-
-
-def test_complex_quickstart_has_the_quickstart_parameter_count_within_10_percent():
-    real, complex_ = _model("varnet_quickstart"), _model("varnet_complex_quickstart")
+def test_complex_quickstart_has_the_quickstart_parameter_count_within_10_percent(shipped_model):
+    real, complex_ = shipped_model("varnet_quickstart"), shipped_model("varnet_complex_quickstart")
     assert abs(complex_.count_params() / real.count_params() - 1) < 0.10, (complex_.count_params(), real.count_params())
     varnet = complex_.layers[-1]
     regularizer = varnet.blocks[0].regularizer

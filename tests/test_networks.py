@@ -31,8 +31,8 @@ def noncartesian_inputs(rng, grid_shape, coils=2, views=8):
 
 
 @pytest.mark.parametrize("name", configs.names())
-def test_every_shipped_config_builds_and_runs(rng, name):
-    model = networks.build(configs.find(name))
+def test_every_shipped_config_builds_and_runs(rng, name, shipped_model):
+    model = shipped_model(name)
     network = model.get_layer(index=-1)
     rank = network.rank
     if getattr(network, "noncartesian", False):
@@ -46,7 +46,7 @@ def test_every_shipped_config_builds_and_runs(rng, name):
     assert np.all(np.isfinite(output.numpy()))
 
 
-def test_fastmri_varnet_parameter_count_matches_fastmri():
+def test_fastmri_varnet_parameter_count_matches_fastmri(shipped_model):
     """fastMRI's VarNet (12 cascades, NormUnet 18 ch / 4 pools, sens 8 ch / 4 pools) has 29,936,966 parameters.
 
     Count from its architecture: bias-free 3x3 convs, affine-free instance norms, bias-free 2x2
@@ -65,7 +65,7 @@ def test_fastmri_varnet_parameter_count_matches_fastmri():
 
     expected = 12 * (fastmri_unet_parameters(18) + 1) + fastmri_unet_parameters(8)
     assert expected == 29_936_966
-    assert networks.build(configs.find("varnet")).count_params() == expected
+    assert shipped_model("varnet").count_params() == expected
 
 
 def test_plugin_layer_in_a_config(monkeypatch, rng):

@@ -19,7 +19,6 @@ radius 1.5, a one-sided arc, a planar anterior/posterior array) stay out of this
 rings here have radius 1.6 to 2.4.
 """
 
-import json
 import os
 
 import numpy as np
@@ -171,7 +170,7 @@ def prepare_randomized(cache_dir=None, rows=128, cols=320, num_train_subjects=3,
     Both at ``rows`` x ``cols`` (readout cropped in hybrid space). Deterministic, idempotent.
     """
     from mrinets.arguments import check_int
-    from mrinets.cache import prepared_folder
+    from mrinets.cache import prepared_folder, write_manifest
     from mrinets.data.builtin import _Progress, load_mni152, split_slab
     from mrinets.data.simulate import birdcage_maps, noise_covariance, smooth_phase, write_fastmri_h5
 
@@ -222,8 +221,5 @@ def prepare_randomized(cache_dir=None, rows=128, cols=320, num_train_subjects=3,
                      attrs={"acquisition": "AXT1_MNI152_SIM", "slices": np.asarray(val_idx, np.int32)})
     files["val"].append(os.path.relpath(path, root))
     bar.update()
-    with open(manifest + ".tmp", "w") as f:
-        json.dump({"params": params, "files": files, "source": "nilearn MNI152 2009a templates (T1, GM, WM, mask)"}, f,
-                  indent=2)
-    os.replace(manifest + ".tmp", manifest)
+    write_manifest(manifest, {"params": params, "files": files, "source": "nilearn MNI152 2009a templates (T1, GM, WM, mask)"})
     return root

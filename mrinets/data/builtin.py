@@ -15,14 +15,13 @@ Prepared data are fastMRI-layout h5 files (``mrinets.data.fastmri``), so the
 standard reader and pipeline serve them.
 """
 
-import json
 import os
 import sys
 
 import numpy as np
 
 from mrinets.arguments import check_int
-from mrinets.cache import default_cache_dir, prepared_folder
+from mrinets.cache import default_cache_dir, prepared_folder, write_manifest
 from mrinets.data.augment import prepare_randomized
 from mrinets.data.generalization import prepare_generalization
 from mrinets.data.noncartesian import prepare_noncartesian_builtin
@@ -174,10 +173,7 @@ def prepare_builtin(
         )
         files.setdefault(split, []).append(os.path.relpath(path, root))
         bar.update()
-    tmp = manifest + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"params": params, "files": files, "source": "nilearn MNI152 2009a T1 template"}, f, indent=2)
-    os.replace(tmp, manifest)
+    write_manifest(manifest, {"params": params, "files": files, "source": "nilearn MNI152 2009a T1 template"})
     return root
 
 
@@ -209,9 +205,7 @@ def prepare_shepp_logan(cache_dir=None, matrix=32, num_coils=4, num_slices=4, sn
         sim = simulate_multicoil(np.stack(images), (matrix, matrix), num_coils=num_coils, snr=snr, rng=rng)
         write_fastmri_h5(os.path.join(root, split, f"shepp_logan_{split}.h5"), sim["kspace"], sim["target"],
                          attrs={"acquisition": "SHEPP_LOGAN_SIM"})
-    with open(manifest + ".tmp", "w") as f:
-        json.dump({"matrix": matrix, "num_coils": num_coils, "num_slices": num_slices, "seed": seed}, f)
-    os.replace(manifest + ".tmp", manifest)
+    write_manifest(manifest, {"matrix": matrix, "num_coils": num_coils, "num_slices": num_slices, "seed": seed})
     return root
 
 

@@ -14,13 +14,12 @@ on each side belong to neither split, and every training "subject" (its own coil
 phase and noise) contributes the two remaining blocks.
 """
 
-import json
 import os
 
 import numpy as np
 
 from mrinets.arguments import check_int
-from mrinets.cache import prepared_folder
+from mrinets.cache import prepared_folder, write_manifest
 from mrinets.data.builtin import _Progress, load_mni152, split_slab
 from mrinets.data.prepared import SPLITS, PreparedDataset
 from mrinets.data.simulate import noise_covariance
@@ -174,9 +173,7 @@ def prepare_builtin_3d(cache_dir=None, matrix=64, num_coils=8, snr=30.0, num_tra
                                    "readout_positions": np.asarray(idx, np.int32), "noise_sigma": sim["sigma"]})
             files.setdefault(split, []).append(os.path.relpath(path, root))
             bar.update()
-    with open(manifest + ".tmp", "w") as f:
-        json.dump({"params": params, "files": files, "source": "nilearn MNI152 2009a T1 template"}, f, indent=2)
-    os.replace(manifest + ".tmp", manifest)
+    write_manifest(manifest, {"params": params, "files": files, "source": "nilearn MNI152 2009a T1 template"})
     return root
 
 

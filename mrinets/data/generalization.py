@@ -40,7 +40,6 @@ longer held out.
 """
 
 import importlib.util
-import json
 import os
 import zlib
 
@@ -201,7 +200,7 @@ def prepare_generalization(cache_dir=None, matrix=320, seed=0, force=False, prog
         ImportError: ``dipy``, ``pydicom`` or ``pydicom-data`` missing (the ``generalization`` extra).
     """
     from mrinets.arguments import check_int
-    from mrinets.cache import prepared_folder
+    from mrinets.cache import prepared_folder, write_manifest
     from mrinets.data.builtin import _Progress
     from mrinets.data.simulate import noise_covariance, simulate_multicoil, write_fastmri_h5
 
@@ -234,10 +233,7 @@ def prepare_generalization(cache_dir=None, matrix=320, seed=0, force=False, prog
             entry["files"].append(os.path.relpath(path, root))
         files[name] = entry
         bar.update()
-    tmp = manifest + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"params": params, "images": files}, f, indent=2)
-    os.replace(tmp, manifest)
+    write_manifest(manifest, {"params": params, "images": files})
     return root
 
 

@@ -17,7 +17,6 @@ k-space and target are divided by a per-slice ``scale``: the max of the gridding
 the Cartesian pipeline divides by the max of its zero-filled RSS image.
 """
 
-import json
 import os
 import typing
 
@@ -26,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from mrinets.arguments import invalid_argument
-from mrinets.cache import prepared_folder
+from mrinets.cache import prepared_folder, write_manifest
 from mrinets.config import Field
 from mrinets.data.simulate import atomic_h5, birdcage_maps, noise_covariance, smooth_phase
 from mrinets.errors import DataError
@@ -295,8 +294,6 @@ def prepare_noncartesian_builtin(cache_dir=None, matrix=64, num_coils=8, snr=40.
     points = config.build(node, "trajectory", base_resolution=int(matrix))
     prepare_radial_builtin(root, matrix=matrix, num_coils=num_coils, snr=snr, slice_step=slice_step, seed=seed,
                            trajectory=points)
-    with open(manifest + ".tmp", "w") as f:
-        json.dump(params, f, indent=2)
-    os.replace(manifest + ".tmp", manifest)
+    write_manifest(manifest, params)
     return root
 
