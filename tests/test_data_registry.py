@@ -90,11 +90,12 @@ def test_a_misspelt_schedule_is_a_validation_error_with_path_and_line():
 
 def test_the_schedule_is_built_from_the_validated_node(plugin):
     cfg = load_config(_config("  builtin: shepp_logan"))
-    schedule = build_optimizer(cfg, total_steps=110)._learning_rate  # Keras keeps the schedule object there
+    optimizer, schedule = build_optimizer(cfg, total_steps=110)
+    assert optimizer._learning_rate is schedule  # the schedule the optimizer steps with
     assert isinstance(schedule, Schedule) and schedule.get_config()["warmup_steps"] == 10
     assert schedule.get_config()["decay"] == "cosine" and schedule.get_config()["total_steps"] == 110
     cfg = load_config(_config("  builtin: shepp_logan", schedule="{type: half}"))
-    assert float(build_optimizer(cfg, total_steps=10).learning_rate) == pytest.approx(5e-4)
+    assert float(build_optimizer(cfg, total_steps=10)[0].learning_rate) == pytest.approx(5e-4)
 
 
 def test_data_prepare_resolves_the_name_through_the_registry(plugin, tmp_path, capsys):

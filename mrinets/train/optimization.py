@@ -85,7 +85,8 @@ SCHEDULES = {decay: _schedule(decay) for decay in DECAYS}
 
 
 def build_optimizer(cfg, total_steps):
-    """The Keras optimizer of the ``optimizer`` section (wrapped for loss scaling under mixed_float16)."""
+    """``(optimizer, learning_rate)`` of the ``optimizer`` section: the Keras optimizer (wrapped for loss scaling
+    under mixed_float16) and the rate it was given, a float or the ``Schedule`` that ``train.time_limit`` rescales."""
     section = dict(cfg["optimizer"])
     cls = optimizer_class(section.pop("type"))
     lr = config.build(section.pop("schedule"), learning_rate=section.pop("learning_rate"), total_steps=total_steps)
@@ -93,7 +94,7 @@ def build_optimizer(cfg, total_steps):
     optimizer = cls(learning_rate=lr, **kwargs)
     if cfg["train"]["precision"] == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
+    return optimizer, lr
 
 
 def current_lr(optimizer):

@@ -103,7 +103,7 @@ class Trainer:
             self.model = build_model(cfg)
             if train["gradient_checkpointing"]:
                 _enable_gradient_checkpointing(self.model)
-            self.optimizer = build_optimizer(cfg, self.total_steps)
+            self.optimizer, self.learning_rate = build_optimizer(cfg, self.total_steps)
             self.optimizer.build(self.model.trainable_variables)
             self.loss_fn = config.build(cfg["loss"], reduction="none")
         self.predict = evaluation.predict_function(self.model)
@@ -276,9 +276,8 @@ class Trainer:
     def set_total_steps(self, steps):
         """Set the run's length and the learning-rate schedule's (inside the traced step too)."""
         self.total_steps = int(steps)
-        schedule = getattr(self.optimizer, "inner_optimizer", self.optimizer)._learning_rate  # Keras keeps it there
-        if isinstance(schedule, Schedule):
-            schedule.set_total_steps(self.total_steps)
+        if isinstance(self.learning_rate, Schedule):
+            self.learning_rate.set_total_steps(self.total_steps)
 
     def _fit_time_budget(self, step, train_loss):
         """Validate once (timed), plan the steps into the time limit, log and record the plan."""
