@@ -4,7 +4,8 @@ Layout, as the fastMRI dataset ships it:
     kspace: `(slices, coils, H, W)` complex64 (multi-coil) or `(slices, H, W)` (single-coil);
         phase-encoding lines along the last axis.
     reconstruction_rss / reconstruction_esc: `(slices, h, w)` float32 targets (train/val only).
-    mask: `(W,)` sampling mask (test/challenge files, whose k-space is already undersampled).
+    mask: `(W,)` sampling mask (test/challenge files, whose k-space is already undersampled);
+        `(kz, ky)` in 3D files (``mrinets.data.volumes``).
     ismrmrd_header: XML bytes with encodedSpace/reconSpace matrix sizes.
     attrs: e.g. `max`, `norm`, `acquisition`, `patient_id`; test files: `acceleration`,
         `num_low_frequency`.
@@ -23,6 +24,8 @@ from mrinets.errors import DataError
 __all__ = ["TARGET_KEYS", "DataError", "parse_header", "read_metadata", "read_slice", "read_volume"]
 
 TARGET_KEYS = ("reconstruction_rss", "reconstruction_esc")
+#: the ``layout`` attribute of 3D files (``mrinets.data.volumes``), whose ``mask`` is `(kz, ky)`.
+VOLUME_LAYOUT = "3d_hybrid"
 
 
 def _open(path):
@@ -124,12 +127,14 @@ def read_metadata(path):
                 )
             target_shape = tuple(target.shape[1:])
         has_mask = "mask" in f
-        if has_mask and f["mask"].shape not in ((per_slice[-1],), (1, per_slice[-1])):
+        attrs = {key: _decode(value) for key, value in f.attrs.items()}
+        # 3D files (mrinets.data.volumes) hold a 2D (kz, ky) mask; 2D files a (W,) line mask
+        mask_shape = tuple(per_slice[-2:]) if attrs.get("layout") == VOLUME_LAYOUT else (per_slice[-1],)
+        if has_mask and f["mask"].shape not in (mask_shape, (1,) * (2 - len(mask_shape)) + mask_shape):
             raise DataError(
-                f"Data file {path!r}: dataset 'mask' must have shape ({per_slice[-1]},) to match 'kspace' "
+                f"Data file {path!r}: dataset 'mask' must have shape {mask_shape} to match 'kspace' "
                 f"{kspace.shape}; its shape is {f['mask'].shape}."
             )
-        attrs = {key: _decode(value) for key, value in f.attrs.items()}
         header = {"encoded_size": None, "recon_size": None}
         if "ismrmrd_header" in f:
             try:
@@ -165,7 +170,7 @@ def read_slice(path, index, target_key="auto"):
 
     Returns:
         dict: `kspace` `(C, H, W)` complex64 (C = 1 for single-coil), `target` `(h, w)` float32
-        or None, `mask` `(W,)` float32 or None (test files), `attrs`.
+        or None, `mask` `(W,)` (`(kz, ky)` in 3D files) float32 or None (test files), `attrs`.
 
     Raises:
         DataError naming the file and dataset: missing datasets, a slice out of range, unreadable
@@ -197,7 +202,8 @@ def read_slice(path, index, target_key="auto"):
             mask = None
             if "mask" in f:
                 key = "mask"
-                mask = np.asarray(f["mask"][()], np.float32).reshape(-1)
+                mask = np.asarray(f["mask"][()], np.float32)
+                mask = mask.reshape(-1) if mask.ndim == 1 or mask.shape[0] == 1 else mask  # (W,) or (kz, ky)
             attrs = {k: _decode(v) for k, v in f.attrs.items()}
         except DataError:
             raise

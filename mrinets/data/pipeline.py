@@ -110,10 +110,10 @@ class _Loader:
             raise
         kspace = sample["kspace"]
         if sample["mask"] is not None:  # test/challenge file: already undersampled
-            mask = sample["mask"].reshape(1, 1, -1)
+            mask = sample["mask"].reshape((1, 1, -1) if sample["mask"].ndim == 1 else (1,) + sample["mask"].shape)
             num_low = sample["attrs"].get("num_low_frequency")
             if not isinstance(num_low, (int, np.integer)):
-                num_low = _center_lines(sample["mask"])
+                num_low = _center_lines(mask[0, mask.shape[1] // 2])  # a (kz, ky) mask of a 3D file: its centre row
         elif self.mask_fn is not None:
             mask, num_low = self.mask_fn(kspace.shape, seed=int(seed))
             num_low = num_low[-1] if isinstance(num_low, (tuple, list)) else num_low  # a 2D block's width

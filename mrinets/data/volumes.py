@@ -6,11 +6,18 @@ independent ky-kz problem, so a file stores one "slice" per readout position::
 
     kspace: (X, coils, kz, ky) complex64   # hybrid space: image domain along the readout
     reconstruction_rss: (X, z, y) float32  # RSS of the fully sampled volume (train/val files)
+    mask: (kz, ky) bool                    # already undersampled files only (see below)
     ismrmrd_header                         # encoded/recon matrix (x, y, z)
-    attrs: layout = "3d_hybrid" (``LAYOUT``), max, norm, ...
+    attrs: layout = "3d_hybrid" (``LAYOUT``), max, norm, ...; with a mask: acceleration
 
 It is a valid fastMRI-layout file (``mrinets.data.fastmri`` reads it slice by slice as 2D
 ky-kz problems); ``write_volume_h5`` converts raw 3D k-space `(coils, kz, ky, kx)`.
+
+Already undersampled files (the challenge layout, as fastMRI's 2D test/challenge files): the
+``kspace`` is zero where the ``mask`` is 0, the same `(kz, ky)` mask for every readout position,
+usually without a target. Readers take such a file's own mask and ignore the configured one;
+``mrinets predict`` reconstructs it, ``mrinets evaluate`` scores it when it holds a target.
+``write_hybrid_h5(..., mask=...)`` / ``write_volume_h5(..., mask=...)`` write one.
 
 For networks, a contiguous run of readout positions ``[a, a + L)`` (a slab) is turned back
 into 3D k-space by a centered orthonormal FFT along the readout: `(coils, L, kz, ky)`. The
@@ -31,36 +38,49 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
-from mrinets.data.fastmri import DataError, read_metadata
-from mrinets.data.pipeline import _build_mask, _crc, list_files
+from mrinets.data.fastmri import VOLUME_LAYOUT, DataError, read_metadata
+from mrinets.data.pipeline import _build_mask, _center_lines, _crc, list_files
 from mrinets.data.simulate import write_fastmri_h5
 from mrinets.ops.fft import ifftn_np
 
-LAYOUT = "3d_hybrid"
+LAYOUT = VOLUME_LAYOUT
 
 
-def write_hybrid_h5(path, hybrid, target=None, attrs=None):
-    """Write hybrid-space data `(X, coils, kz, ky)` (and an optional `(X, z, y)` target) atomically."""
+def write_hybrid_h5(path, hybrid, target=None, attrs=None, mask=None):
+    """Write hybrid-space data `(X, coils, kz, ky)` (and an optional `(X, z, y)` target) atomically.
+
+    ``mask``: optional `(kz, ky)` sampling mask of an already undersampled file (the k-space is
+    zeroed where it is 0; its ``acceleration`` attribute is the measured one).
+    """
     hybrid = np.asarray(hybrid, np.complex64)
     if hybrid.ndim != 4:
         raise ValueError(f"Invalid value for argument `hybrid`. Expected (readout, coils, kz, ky). "
                          f"Received: shape={hybrid.shape}")
     x, _, kz, ky = hybrid.shape
-    return write_fastmri_h5(path, hybrid, target, attrs={**(attrs or {}), "layout": LAYOUT},
+    attrs = {**(attrs or {}), "layout": LAYOUT}
+    if mask is not None:
+        mask = np.asarray(mask) != 0
+        if mask.shape != (kz, ky) or not mask.any():
+            raise ValueError(f"Invalid value for argument `mask`. Expected a (kz, ky) = {(kz, ky)} mask with sampled "
+                             f"points. Received: mask of shape {mask.shape} with {int(mask.sum())} sampled")
+        hybrid = hybrid * mask
+        attrs["acceleration"] = float(mask.size / mask.sum())
+    return write_fastmri_h5(path, hybrid, target, attrs=attrs, mask=mask,
                             encoded_size=(x, ky, kz), recon_size=(x, ky, kz))
 
 
-def write_volume_h5(path, kspace, target=None, attrs=None):
+def write_volume_h5(path, kspace, target=None, attrs=None, mask=None):
     """Write raw 3D k-space `(coils, kz, ky, kx)` (readout last, centered) in the hybrid layout.
 
     ``target``: optional `(x, z, y)` magnitude volume (default: none, a test-style file).
+    ``mask``: optional `(kz, ky)` mask of already undersampled k-space (``write_hybrid_h5``).
     """
     kspace = np.asarray(kspace)
     if kspace.ndim != 4 or kspace.dtype.kind != "c":
         raise ValueError(f"Invalid value for argument `kspace`. Expected complex (coils, kz, ky, kx). "
                          f"Received: shape={kspace.shape}, dtype={kspace.dtype}")
     hybrid = np.fft.fftshift(np.fft.ifft(np.fft.ifftshift(kspace, axes=-1), axis=-1, norm="ortho"), axes=-1)
-    return write_hybrid_h5(path, hybrid.transpose(3, 0, 1, 2), target, attrs)
+    return write_hybrid_h5(path, hybrid.transpose(3, 0, 1, 2), target, attrs, mask=mask)
 
 
 def is_volume_file(meta):
@@ -94,6 +114,19 @@ def _volume_metas(path):
     return metas
 
 
+def _file_mask(meta, mask_fn):
+    """The mask function of one file: its own `(kz, ky)` mask if it has one (already undersampled),
+    whatever the seed, else ``mask_fn``."""
+    if not meta["has_mask"]:
+        return mask_fn
+    with h5py.File(meta["path"], "r") as f:
+        mask = np.asarray(f["mask"][()], np.float32).reshape((1, 1) + tuple(meta["kspace_shape"][1:]))
+    num_low = meta["attrs"].get("num_low_frequency")
+    if not isinstance(num_low, (int, np.integer)):
+        num_low = _center_lines(mask[0, 0, mask.shape[2] // 2])  # unused by 2D masks' calibration (ops.acs_region)
+    return lambda shape, seed: (mask, int(num_low))
+
+
 def _example(path, start, stop, mask_fn, seed, with_target=True):
     """One normalized example (NumPy): kspace, mask, calibration size, target, scale."""
     hybrid, target = read_slab(path, start, stop)
@@ -112,15 +145,15 @@ def _example(path, start, stop, mask_fn, seed, with_target=True):
     return kspace / scale, mask, np.int32(num_low), (target / scale).astype(np.float32), scale
 
 
-def _to_dataset(files, examples, mask_fn, shapes, with_target, return_metadata):
-    """``examples``: rows (file index, start, stop, mask seed)."""
+def _to_dataset(files, examples, mask_fns, shapes, with_target, return_metadata):
+    """``examples``: rows (file index, start, stop, mask seed); ``mask_fns``: one per file."""
     names = tf.constant([os.path.basename(f) for f in files])
     table = np.asarray(examples, np.int64).reshape(-1, 4)
     coils, length, nz, ny = shapes
 
     def load(row):
         f, start, stop, seed = int(row[0]), int(row[1]), int(row[2]), int(row[3])
-        return _example(files[f], start, stop, mask_fn, seed, with_target)
+        return _example(files[f], start, stop, mask_fns[f], seed, with_target)
 
     def to_tensors(row):
         kspace, mask, num_low, target, scale = tf.numpy_function(
@@ -149,7 +182,8 @@ def build_slab_dataset(path, mask=None, slab=16, batch_size=1, seed=0, drop_rema
 
     Args:
         path: folder, glob, file or list of 3D-layout files.
-        mask: a 2D (ky-kz) mask: object, registered name or `{"type": ..., ...}`.
+        mask: a 2D (ky-kz) mask: object, registered name or `{"type": ..., ...}` (files with their
+            own mask keep it).
         slab: readout positions per example (files shorter than that are left out).
         batch_size, seed, drop_remainder.
 
@@ -169,12 +203,15 @@ def build_slab_dataset(path, mask=None, slab=16, batch_size=1, seed=0, drop_rema
         for start in rng.integers(0, meta["num_slices"] - slab + 1, meta["num_slices"] // slab):
             examples.append((index, start, start + slab, rng.integers(2**31)))
     examples = [examples[i] for i in rng.permutation(len(examples))]
-    ds = _to_dataset([m["path"] for m in metas], examples, _build_mask(mask), (coils, slab, nz, ny), True, False)
+    mask_fn = _build_mask(mask)
+    ds = _to_dataset([m["path"] for m in metas], examples, [_file_mask(m, mask_fn) for m in metas],
+                     (coils, slab, nz, ny), True, False)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
 def build_volume_dataset(path, mask=None, return_metadata=True, with_target=None):
-    """Whole volumes (batch 1), one per file, with a fixed mask per file (seeded by its name).
+    """Whole volumes (batch 1), one per file, with a fixed mask per file (seeded by its name; an
+    already undersampled file keeps its own).
 
     ``with_target``: default, whether the files hold targets. Yields `(inputs, target, meta)`
     (``return_metadata``) or `(inputs, target)`; files of different sizes are fine.
@@ -187,7 +224,8 @@ def build_volume_dataset(path, mask=None, return_metadata=True, with_target=None
     for index, meta in enumerate(metas):
         coils, nz, ny = meta["kspace_shape"]
         row = [(0, 0, meta["num_slices"], _crc(os.path.basename(meta["path"])) % 2**31)]
-        ds = _to_dataset([meta["path"]], row, mask_fn, (coils, meta["num_slices"], nz, ny), with_target, return_metadata)
+        ds = _to_dataset([meta["path"]], row, [_file_mask(meta, mask_fn)], (coils, meta["num_slices"], nz, ny),
+                         with_target, return_metadata)
         datasets.append(ds.batch(1))
     out = datasets[0]
     for ds in datasets[1:]:

@@ -117,8 +117,6 @@ CoilMaps = typing.Union[str, dict]
 
 def _coil_maps_from_acs(kspace, mask, num_low, rank, spec="acs"):
     method, options = ops.coil_maps.parse_spec(spec)
-    if rank == 3:  # 3D Cartesian: a 2D (kz, ky) calibration block, the readout fully sampled
-        return ops.estimate_coil_maps(kspace, mask=mask, rank=rank, axes=(-2, -1), method=method, **options)
     return ops.estimate_coil_maps(kspace, mask=mask, num_low_frequencies=num_low, rank=rank, method=method, **options)
 
 
@@ -220,10 +218,8 @@ class VarNet(ReconNetwork):
     def coil_maps(self, kspace, mask, num_low):
         if self.sensitivity_network is None:
             return _coil_maps_from_acs(kspace, mask, num_low, self.rank, self.coil_maps_spec)
-        if self.rank == 3:
-            region = ops.calibration_region(mask, axes=(-2, -1))
-        elif num_low is not None:
-            region = ops.acs_region(mask, num_low, kspace.shape.rank)  # 2D masks: their 2D block
+        if num_low is not None:  # line masks: their center lines; 2D (ky-kz) masks, any rank: their 2D block
+            region = ops.acs_region(mask, num_low, kspace.shape.rank)
         else:
             region = ops.calibration_region(mask)
         images = ops.ifftn(kspace * tf.cast(region, kspace.dtype), rank=self.rank)  # (B, C, *S)

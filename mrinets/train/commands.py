@@ -205,16 +205,21 @@ def _evaluate_generalization(args, cfg, model, run_dir, ckpt, state):
 
 def _evaluate_volumes(args, cfg, model, run_dir, ckpt, state, path):
     """``mrinets evaluate`` of a rank-3 model: whole 3D volumes, figures of three planes."""
-    from mrinets.data import data_errors
+    from mrinets.config import to_plain
+    from mrinets.data import DataError, data_errors
     from mrinets.data.volumes import build_volume_dataset
     from mrinets.train import checkpoint, evaluation, volumetric
 
     print(f"evaluating {ckpt} (step {state['step']}) on {path}", flush=True)
+    baselines = args.baseline or to_plain(cfg["evaluate"]["baselines"])
     with data_errors():
-        volumes = volumetric.collect_volumes(build_volume_dataset(path, mask=cfg["mask"]),
-                                             evaluation.predict_function(model))
-    rows, means = evaluation.volume_metrics(volumes)
-    print(evaluation.format_table(rows, means))
+        ds = build_volume_dataset(path, mask=cfg["mask"])
+        if ds.element_spec[1].shape[-1] == 0:  # the target's shape (0, 0, 0): files without one
+            raise DataError(f"{path!r} holds test-style 3D files (no target) that cannot be scored; "
+                            "use `mrinets predict`.")
+        volumes = volumetric.collect_volumes(ds, evaluation.predict_function(model), baselines=baselines)
+    rows, means = evaluation.volume_metrics(volumes, count=volumetric.COUNT)
+    print(evaluation.format_table(rows, means, count=volumetric.COUNT))
     out = args.output or os.path.join(run_dir, f"evaluation-{os.path.splitext(os.path.basename(ckpt))[0]}")
     for name, volume in volumes.items():
         volumetric.write_planes(os.path.join(out, "figures", f"{os.path.splitext(name)[0]}.png"), {name: volume},

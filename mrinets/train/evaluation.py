@@ -34,11 +34,11 @@ def predict_function(model):
     return predict
 
 
-def baseline_functions(specs=DEFAULT_BASELINES):
+def baseline_functions(specs=DEFAULT_BASELINES, rank=2):
     """``{name: f(kspace, mask, num_low_frequencies) -> magnitude}`` (``tf.function``) of baseline specs.
 
     ``specs``: registered baseline names or ``{"type": name, **options}`` mappings; a name given
-    twice gets a ``_2``, ``_3`` suffix.
+    twice gets a ``_2``, ``_3`` suffix. ``rank``: spatial axes of the k-space (3: 3D volumes).
     """
     from mrinets import registry
 
@@ -51,7 +51,8 @@ def baseline_functions(specs=DEFAULT_BASELINES):
         while key in functions:
             n += 1
             key = f"{name}_{n}"
-        functions[key] = tf.function(functools.partial(_call_baseline, baseline, options), reduce_retracing=True)
+        call = functools.partial(_call_baseline, baseline, {**options, "rank": rank})
+        functions[key] = tf.function(call, reduce_retracing=True)
     return functions
 
 
@@ -114,17 +115,18 @@ def methods_of(volumes):
     return sorted(keys, key=lambda k: k != "model")
 
 
-def volume_metrics(volumes, methods=None):
-    """Per-volume rows ``{"volume", "slices", "<method>_<metric>"}`` and their means (a dict).
+def volume_metrics(volumes, methods=None, count="slices"):
+    """Per-volume rows ``{"volume", count, "<method>_<metric>"}`` and their means (a dict).
 
-    ``methods``: default ``methods_of(volumes)``.
+    ``methods``: default ``methods_of(volumes)``. ``count``: the name of the column counting the
+    first axis (2D: ``"slices"``; 3D volumes: ``"readout_positions"``).
     """
     methods = methods_of(volumes) if methods is None else methods
     rows = []
     for name in sorted(volumes):
         volume = volumes[name]
         gt = volume["target"]
-        row = {"volume": name, "slices": int(gt.shape[0])}
+        row = {"volume": name, count: int(gt.shape[0])}
         for method in methods:
             if method in volume:
                 row[f"{method}_nmse"] = metrics.nmse(gt, volume[method])
@@ -133,7 +135,7 @@ def volume_metrics(volumes, methods=None):
         rows.append(row)
     means = {}
     for key in rows[0] if rows else ():
-        if key not in ("volume", "slices"):
+        if key not in ("volume", count):
             means[key] = float(np.mean([r[key] for r in rows]))
     return rows, means
 
@@ -199,12 +201,15 @@ def panel_image(zero_filled, recon, target):
     return np.clip(row, 0, 1)[None, :, :, None].astype(np.float32)
 
 
-def format_table(rows, means, methods=None):
-    """A text table: one line per volume and a mean line, NMSE/PSNR/SSIM per method (default: all in ``rows``)."""
+def format_table(rows, means, methods=None, count="slices"):
+    """A text table: one line per volume and a mean line, NMSE/PSNR/SSIM per method (default: all in ``rows``).
+
+    ``count``: the rows' counting column (``volume_metrics``'), headed with its words.
+    """
     if methods is None:
         methods = [k[: -len("_psnr")] for k in (rows[0] if rows else ()) if k.endswith("_psnr")]
     methods = [m for m in methods if rows and f"{m}_psnr" in rows[0]]
-    headers = ["volume", "slices"] + [f"{m} {k.upper()}" for m in methods for k in METRIC_NAMES]
+    headers = ["volume", count.replace("_", " ")] + [f"{m} {k.upper()}" for m in methods for k in METRIC_NAMES]
 
     def cells(row):
         out = []
@@ -212,8 +217,8 @@ def format_table(rows, means, methods=None):
             out += [f"{row[f'{m}_nmse']:.4f}", f"{row[f'{m}_psnr']:.2f}", f"{row[f'{m}_ssim']:.4f}"]
         return out
 
-    table = [[r["volume"], str(r["slices"])] + cells(r) for r in rows]
-    table.append(["mean", str(sum(r["slices"] for r in rows))] + cells(means))
+    table = [[r["volume"], str(r[count])] + cells(r) for r in rows]
+    table.append(["mean", str(sum(r[count] for r in rows))] + cells(means))
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)) for t in table]

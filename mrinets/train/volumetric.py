@@ -1,9 +1,10 @@
 """3D training, evaluation and prediction: random readout slabs to train, whole volumes to evaluate.
 
 ``mrinets train`` uses ``VolumeTrainer`` for a rank-3 model (data in ``mrinets.data.volumes``'
-layout, e.g. ``data: {builtin: mni152_3d}``). Figures: the trainer's ky-kz panel of the first
-validation volume plus ``figures/step_<n>_planes.png``, the three orthogonal planes through
-its centre for zero-filled, CG-SENSE, the model and the reference.
+layout, e.g. ``data: {builtin: mni152_3d}``). The baselines are ``evaluate.baselines`` (registry
+kind ``baseline``, called with ``rank=3``), as in 2D. Figures: the trainer's ky-kz panel of the
+first validation volume plus ``figures/step_<n>_planes.png``, the three orthogonal planes through
+its centre for the baselines, the model and the reference.
 """
 
 import os
@@ -11,35 +12,35 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from mrinets import metrics, ops
+from mrinets import metrics
 from mrinets.errors import UsageError
 from mrinets.train import checkpoint, evaluation
 from mrinets.train.datasets import epoch_seed
 from mrinets.train.trainer import Trainer
 
-#: undersampled axes of 3D k-space `(batch, coils, x, kz, ky)`: the calibration block is 2D.
-CALIBRATION_AXES = (-2, -1)
-
-
-@tf.function(reduce_retracing=True)
-def _baselines(kspace, mask):
-    zero_filled = ops.zero_filled(kspace, rank=3)
-    cg = ops.cg_sense(kspace, mask, rank=3, axes=CALIBRATION_AXES)
-    return zero_filled, cg
+#: the per-volume table's count column: a 3D file's first axis is the readout.
+COUNT = "readout_positions"
 
 
 def collect_volumes(dataset, predict=None, baselines=True):
     """Run over a ``build_volume_dataset(..., return_metadata=True)``; return
-    ``{fname: {"target", "model", "zero_filled", "cg_sense": (x, z, y) float32}}`` in file units."""
+    ``{fname: {"target", "model", <baseline>: (x, z, y) float32}}`` in file units.
+
+    ``baselines``: True (``evaluation.DEFAULT_BASELINES``), False, or specs for
+    ``evaluation.baseline_functions`` (registered names or ``{type: name, **options}``).
+    """
+    if baselines is True:
+        baselines = evaluation.DEFAULT_BASELINES
+    functions = evaluation.baseline_functions(baselines or (), rank=3)
     volumes = {}
     for inputs, target, meta in dataset:
         scale = float(meta["scale"].numpy()[0])
         volume = {"target": target.numpy()[0] * scale}
         if predict is not None:
             volume["model"] = predict(inputs).numpy()[0] * scale
-        if baselines:
-            zero_filled, cg = _baselines(inputs["kspace"], inputs["mask"])
-            volume["zero_filled"], volume["cg_sense"] = zero_filled.numpy()[0] * scale, cg.numpy()[0] * scale
+        for name, function in functions.items():
+            image = function(inputs["kspace"], inputs["mask"], inputs["num_low_frequencies"])
+            volume[name] = image.numpy()[0] * scale
         volumes[meta["fname"].numpy()[0].decode()] = volume
     return volumes
 
@@ -60,8 +61,9 @@ def planes_png(volume, title=""):
     import matplotlib.pyplot as plt
 
     target = volume["target"]
-    methods = [(key, label) for key, label in (("zero_filled", "zero-filled"), ("cg_sense", "CG-SENSE"),
-                                               ("model", "model"), ("target", "reference")) if key in volume]
+    baselines = [key for key in volume if key not in ("model", "target")]
+    methods = [(key, evaluation.BASELINES.get(key, key)) for key in baselines]
+    methods += [(key, label) for key, label in (("model", "model"), ("target", "reference")) if key in volume]
     vmax = float(np.percentile(target, 99.5)) or 1.0
     centre = [n // 2 for n in target.shape]
     planes = (lambda v: v[centre[0]], lambda v: v[:, centre[1]], lambda v: v[:, :, centre[2]])
@@ -86,7 +88,7 @@ def write_planes(path, volumes, title):
 
 class VolumeTrainer(Trainer):
     """``Trainer`` for rank-3 models: random readout slabs of ``data.slab`` positions to train,
-    whole validation volumes (with zero-filled and CG-SENSE in 3D) to evaluate."""
+    whole validation volumes (with ``evaluate.baselines`` in 3D) to evaluate."""
 
     volumetric = True
 
@@ -118,8 +120,7 @@ class VolumeTrainer(Trainer):
         return build_volume_dataset(self.val_path, mask=self.cfg["mask"])
 
     def collect(self, max_slices, baselines):
-        # 3D volumes: zero-filled and CG-SENSE whenever baselines are asked for (not evaluate.baselines' others)
-        self.volumes = collect_volumes(self.val_ds, self.predict, baselines=bool(baselines))
+        self.volumes = collect_volumes(self.val_ds, self.predict, baselines=baselines)
         return self.volumes
 
     def evaluate(self, train_loss):
