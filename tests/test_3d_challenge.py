@@ -175,26 +175,3 @@ def test_collect_volumes_takes_baseline_specs(files):
     assert set(volume) == {"target", "cg_sense", "cg_sense_2"} and volume["cg_sense"].shape == (8, 20, 20)
     assert not np.allclose(volume["cg_sense"], volume["cg_sense_2"])  # 2 vs 10 CG iterations
     assert set(volumetric.collect_volumes(ds, baselines=False)["vol.h5"]) == {"target"}
-
-
-# -- domain-randomized 3D training subjects -------------------------------------------------------
-
-def test_randomized_volume_is_a_flipped_tissue_mix_rotated_about_the_readout():
-    from mrinets.data import builtin3d
-
-    rng = np.random.default_rng(0)
-    tissues = rng.uniform(size=(3, 4, 9, 11)).astype(np.float32)
-    image = builtin3d.randomized_volume(tissues, np.random.default_rng(5), max_rotation=0.0)
-    # Without rotation: one of the four flips of the phase encodings of a mix with weights in [0.05, 1].
-    fits = []
-    for flips in [(), (1,), (2,), (1, 2)]:
-        basis = np.flip(tissues, tuple(a + 1 for a in flips)).reshape(3, -1).T if flips else tissues.reshape(3, -1).T
-        weights = np.linalg.lstsq(basis, image.ravel(), rcond=None)[0]
-        fits.append((np.abs(basis @ weights - image.ravel()).max(), weights))
-    residual, weights = min(fits, key=lambda fit: fit[0])
-    assert residual < 1e-5 and np.all((weights > 0.05 - 1e-6) & (weights < 1 + 1e-6))
-    # The rotation turns the phase-encoding plane only: a volume constant in that plane stays so inside it.
-    flat = np.broadcast_to(np.arange(1, 5, dtype=np.float32)[None, :, None, None], (3, 4, 21, 21))
-    rotated = builtin3d.randomized_volume(flat, np.random.default_rng(6))
-    centre = rotated[:, 8:13, 8:13] / rotated[:1, 8:13, 8:13]
-    np.testing.assert_allclose(centre, np.broadcast_to(np.arange(1, 5)[:, None, None], centre.shape), rtol=1e-5)

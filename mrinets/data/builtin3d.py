@@ -31,17 +31,11 @@ FINE = 100  # 2 mm grid, 200 mm FOV: k-space is computed here before truncation
 FOV_MM = 200.0
 
 
-def head_volume(volume=None, template=None):
+def head_volume():
     """The template on the fine grid: float32 `(FINE,) * 3` in [0, 1], axes (superior->inferior,
-    left->right, anterior->posterior), brain centred (2x2x2 block means of the 1 mm template).
-
-    ``volume``: another 1 mm volume of the template's space (x: L->R, y: P->A, z: I->S), e.g. a
-    tissue map, put on the same grid (default: the T1 template itself); ``template``: the T1
-    template if already loaded (``load_mni152()``).
-    """
-    template = load_mni152() if template is None else template
-    volume = template if volume is None else volume
-    inside = template > 0.05
+    left->right, anterior->posterior), brain centred (2x2x2 block means of the 1 mm template)."""
+    volume = load_mni152()  # (x: L->R, y: P->A, z: I->S), 1 mm
+    inside = volume > 0.05
     cube = np.zeros((2 * FINE,) * 3, np.float32)
     source, target = [], []
     for axis in range(3):
@@ -55,23 +49,6 @@ def head_volume(volume=None, template=None):
     fine = cube.reshape(FINE, 2, FINE, 2, FINE, 2).mean(axis=(1, 3, 5))
     # (L->R, P->A, I->S) -> (S->I, L->R, A->P)
     return np.ascontiguousarray(fine.transpose(2, 0, 1)[::-1, :, ::-1])
-
-
-def randomized_volume(tissues, rng, max_rotation=np.pi / 12):
-    """A domain-randomized head `(X, Z, Y)` for a training subject: random intensities of the grey
-    matter, white matter and CSF maps `(3, X, Z, Y)` (``augment.random_contrast``), a random flip of
-    each phase-encoding axis and a random rotation about the readout axis (linear interpolation)."""
-    from scipy import ndimage
-
-    from mrinets.data.augment import random_contrast
-
-    image = random_contrast(tissues, rng)
-    for axis in (1, 2):
-        if rng.uniform() < 0.5:
-            image = np.flip(image, axis)
-    angle = np.degrees(rng.uniform(-max_rotation, max_rotation))
-    image = ndimage.rotate(image, angle, axes=(1, 2), reshape=False, order=1, mode="constant")
-    return np.clip(image, 0, None).astype(np.float32)
 
 
 def coil_maps_3d(shape, num_coils, rotation=0.0, radius=1.6):
@@ -147,7 +124,7 @@ def _runs(indices):
 
 
 def prepare_builtin_3d(cache_dir=None, matrix=64, num_coils=8, snr=30.0, num_train_subjects=2, val_positions=16,
-                       gap=2, seed=0, randomize=False, force=False, progress=True):
+                       gap=2, seed=0, force=False, progress=True):
     """Prepare the 3D MNI152 dataset once; return its folder (with `train/` and `val/`).
 
     Args:
@@ -155,8 +132,6 @@ def prepare_builtin_3d(cache_dir=None, matrix=64, num_coils=8, snr=30.0, num_tra
         matrix: cubic matrix size (< 100, the fine grid), 200 mm FOV.
         num_coils, snr, num_train_subjects, seed.
         val_positions: readout positions of the validation region; ``gap`` on each side are dropped.
-        randomize: training subjects after the first get a random tissue contrast, flips and
-            rotation (``randomized_volume``); the first one and validation keep the T1 template.
         force: rebuild even if complete.
         progress: print progress to stderr.
 
@@ -177,25 +152,17 @@ def prepare_builtin_3d(cache_dir=None, matrix=64, num_coils=8, snr=30.0, num_tra
                          f"out of {matrix} (with gap={gap}). Received: val_positions={val_positions}")
     params = {"version": VERSION, "matrix": matrix, "num_coils": num_coils, "snr": float(snr),
               "num_train_subjects": num_train_subjects, "val_positions": val_positions, "gap": gap, "seed": int(seed)}
-    if randomize:  # only then: the folders of existing preparations keep their names
-        params["randomize"] = True
     root, manifest = prepared_folder(cache_dir, f"mni152_3d-{matrix}-{num_coils}c", params)
     if os.path.exists(manifest) and not force:
         return root
     train_idx, val_idx = split_slab(matrix, val_positions, gap)
-    template = load_mni152()
-    image = head_volume(template=template)
-    if randomize:
-        from mrinets.data.augment import load_tissue_maps
-
-        tissues = np.stack([head_volume(t, template) for t in load_tissue_maps()])
+    image = head_volume()
     bar = _Progress(num_train_subjects * len(_runs(train_idx)) + 1, "Preparing MNI152 3D data", progress)
     files = {}
     for subject in range(num_train_subjects + 1):
         split = "val" if subject == num_train_subjects else "train"
         rng = np.random.default_rng([int(seed), subject])
-        subject_image = randomized_volume(tissues, rng) if randomize and 0 < subject < num_train_subjects else image
-        sim = simulate_volume(subject_image, (matrix,) * 3, num_coils=num_coils, snr=snr, rng=rng,
+        sim = simulate_volume(image, (matrix,) * 3, num_coils=num_coils, snr=snr, rng=rng,
                               rotation=2 * np.pi * subject / (num_train_subjects + 1) / num_coils)
         regions = [val_idx] if split == "val" else _runs(train_idx)
         for part, idx in enumerate(regions):
