@@ -128,7 +128,7 @@ def cs_vs_sigpy(root, count, iterations, repeats):
             "seconds_per_slice": seconds, "speedup_vs_sigpy": seconds["sigpy"] / seconds["mrinets"]}
 
 
-def choose_lambda(root, max_slices):
+def choose_lambda(root, max_slices, methods=tuple(GRID)):
     """PSNR of each grid value on the central slices of the first training file, per mask; the best
     mean over the fraction masks (4x, 8x) and, for grappa, over the regular ones too."""
     train = sorted(data.list_files(f"{root}/train"))[0]
@@ -136,7 +136,8 @@ def choose_lambda(root, max_slices):
     zero_filled = {acc: score(train, mask, ["zero_filled"], max_slices, skip)["zero_filled"]["psnr"]
                    for acc, mask in {**MASKS, **REGULAR_MASKS}.items()}
     table = {"zero_filled": zero_filled}
-    for name, (key, values, masks) in GRID.items():
+    for name in methods:
+        key, values, masks = GRID[name]
         table[name] = {}
         for value in values:
             psnrs = {acc: score(train, mask, [{"type": name, key: value}], max_slices, skip)[name]["psnr"]
@@ -164,13 +165,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few slices and repeats (results/quick/)")
     parser.add_argument("--choose-lambda", action="store_true", help="grid-search the defaults on the training split")
+    parser.add_argument("--methods", nargs="+", choices=tuple(GRID), default=tuple(GRID),
+                        help="the grids --choose-lambda scores (default: all)")
+    parser.add_argument("--slices", type=int, help="slices per score (default: 12, --quick 4; half for --choose-lambda)")
     parser.add_argument("--model", metavar="RUN_DIR", help="a training run whose best model is scored beside them")
     args = parser.parse_args(argv)
     set_tf_threads()
     root = data.prepare_builtin()
-    slices = 4 if args.quick else 12
+    slices = args.slices or (4 if args.quick else 12)
     if args.choose_lambda:
-        results = choose_lambda(root, slices // 2)
+        results = choose_lambda(root, args.slices or slices // 2, args.methods)
         path = write_results("classical_lambda", results, quick=args.quick)
         print(f"wrote {path}")
         return 0

@@ -5,8 +5,8 @@ on each side (circularly: beyond the last line comes the first, as for the DFT),
 ``readout_width`` readout points of each and every coil. The weights of each distinct pair of source offsets are fitted
 on the fully sampled ACS lines (Tikhonov-regularized least squares), so irregular masks
 (fastMRI's equispaced-fraction spacing, random lines) work as well as regular ones. Where the
-two sources and the target span more lines than the ACS holds, only the nearer source is used;
-a line farther from every sampled line than the ACS is wide stays zero.
+two sources and the target leave fewer than ``MIN_CALIBRATION_LINES`` (3) ACS lines to calibrate
+on, only the nearer source is used; a line whose nearer source leaves fewer stays zero.
 
 Shapes: kspace `(batch, coils, readout, lines)` complex (fastMRI layout: phase encoding along
 the last axis); mask broadcastable to `(batch, 1, 1, lines)`.
@@ -40,14 +40,21 @@ def _line_features(kspace, readout_width):
     return tf.concat(shifted, -1)
 
 
+#: Fewest ACS target lines a kernel is calibrated on: a kernel spanning more of the ACS overfits it
+#: (5 rather than 3 raised GRAPPA above zero-filled at 4x on the built-in MNI152 training split:
+#: fastMRI's 10 ACS lines leave 4 for the 6-line gaps of its equispaced-fraction mask).
+MIN_CALIBRATION_LINES = 5
+
+
 def _fit_to_acs(pairs, acs_length):
-    """Keep both source offsets where their span with the target fits in the ACS, else only the nearer.
+    """Keep both source offsets where their span with the target leaves ``MIN_CALIBRATION_LINES``
+    calibration lines in the ACS, else only the nearer.
 
     Returns `(M, 2)` offsets and a `(M,)` bool "second source used"; an unused source has offset 0.
     """
     low = tf.minimum(tf.reduce_min(pairs, 1), 0)
     high = tf.maximum(tf.reduce_max(pairs, 1), 0)
-    both = high - low < acs_length
+    both = high - low <= acs_length - MIN_CALIBRATION_LINES
     nearer = tf.where(tf.abs(pairs[:, 0]) <= tf.abs(pairs[:, 1]), pairs[:, 0], pairs[:, 1])
     first = tf.where(both, pairs[:, 0], nearer)
     second = tf.where(both, pairs[:, 1], tf.zeros_like(nearer))
@@ -96,8 +103,10 @@ def _grappa_one(kspace, sampled, acs_start, acs_stop, readout_width, regularizat
     size = tf.shape(gram)[-1]
     # Tikhonov relative to the calibration matrix's spectrum: its largest squared singular value.
     scale = tf.math.real(tf.linalg.eigvalsh(gram)[:, -1])
-    # A pattern without calibration lines (a source farther than the ACS is wide) gets a zero kernel.
-    scale = tf.where(tf.reduce_any(valid, 1), regularization * scale, 1.0)
+    # A pattern with too few calibration lines (a source nearly as far as the ACS is wide) gets a zero kernel.
+    calibrated = tf.reduce_sum(tf.cast(valid, tf.int32), 1) >= MIN_CALIBRATION_LINES
+    scale = tf.where(calibrated, regularization * scale, 1.0)
+    right = right * tf.cast(calibrated, right.dtype)[:, None, None]
     ridge = tf.cast(scale, gram.dtype)[:, None, None] * tf.eye(size, dtype=gram.dtype)
     kernels = tf.cast(tf.linalg.solve(gram + ridge, right), kspace.dtype)  # (U, F, C)
     # Synthesis of the missing lines from their sources.
@@ -131,12 +140,10 @@ def grappa_kspace(kspace, mask, num_low_frequencies=None, readout_width=5, regul
         readout_width: readout points per source line (the kernel is 2 lines x ``readout_width``).
         regularization: Tikhonov weight relative to the largest eigenvalue of each pattern's
             calibration Gram matrix (its largest squared singular value), so that it means the
-            same for any number of coils, ACS lines and data scale. The default (0.01) had the
-            best PSNR among 0.001...1 on the built-in MNI152 training split with fastMRI's
-            regular equispaced masks at 3x and 4x (10 ACS lines; benchmarks/classical.py
-            ``--choose-lambda``). With equispaced-fraction masks (fastMRI's "4x" has a line
-            spacing of 5.4 outside its 10 ACS lines) the built-in coil ring cannot be calibrated
-            for the gap: every value there stays below zero-filled, and larger values tend to it.
+            same for any number of coils, ACS lines and data scale. The default (0.01) was
+            chosen on the built-in MNI152 training split (benchmarks/classical.py
+            ``--choose-lambda``: fastMRI's equispaced-fraction masks at 4x and 8x and regular
+            equispaced masks at 3x and 4x, 10 ACS lines at 4x).
 
     Returns:
         k-space of ``kspace``'s dtype: measured where sampled, synthesized elsewhere.
