@@ -278,8 +278,9 @@ def tv_recon(kspace, mask, maps=None, num_low_frequencies=None, lam=0.008, itera
 
     Same arguments as ``l1_wavelet_recon``; ``prox_iterations`` inner dual iterations per TV
     proximal step. The default ``lam`` (0.008, 30 iterations) had the best mean PSNR over 4x and
-    8x on central slices of the built-in MNI152 training split among 0.0005...0.008
-    (benchmarks/classical.py ``--choose-lambda``; 8x favours more, 4x less).
+    8x on central slices of the built-in MNI152 training split among 0.0005...0.032
+    (benchmarks/classical.py ``--choose-lambda``, results/classical_lambda.json; 8x favours
+    more, 4x less).
     """
     maps, adjoint, step, peak, smooth, smooth_gradient = _sense_problem(kspace, mask, maps, num_low_frequencies,
                                                                          rank, coil_maps)
