@@ -34,3 +34,13 @@ def check_rank(rank):
     if not is_int(rank) or rank not in (1, 2, 3):
         raise invalid_argument("rank", "1, 2 or 3", rank)
     return int(rank)
+
+
+def check_number(value, name, minimum, maximum=None, expected=None):
+    """``value`` as a ``float`` in ``[minimum, maximum)`` (no upper bound when ``maximum`` is None)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not minimum <= value or (
+        maximum is not None and not value < maximum
+    ):
+        bound = f"a number >= {minimum}" if maximum is None else f"a number in [{minimum}, {maximum})"
+        raise invalid_argument(name, expected or bound, value)
+    return float(value)

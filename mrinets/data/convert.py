@@ -1,4 +1,5 @@
-"""Raw scanner data to the fastMRI layout: ISMRMRD files (``pip install mrinets[ismrmrd]``).
+"""Raw scanner data to the fastMRI layout: ISMRMRD files (``pip install mrinets[ismrmrd]``) and
+Siemens twix ``.dat`` files (``pip install mrinets[twix]``, read by ``twixtools``; see ``read_twix``).
 
 ``mrinets data convert INPUT OUTPUT`` writes one fastMRI-layout file per ISMRMRD file:
 
@@ -22,7 +23,7 @@ import os
 import numpy as np
 
 from mrinets.data.fastmri import DataError
-from mrinets.data.simulate import write_fastmri_h5
+from mrinets.data.simulate import make_header, write_fastmri_h5
 from mrinets.ops.fft import ifftn_np
 
 #: Acquisition flags whose data are not image k-space (ISMRMRD names).
@@ -95,10 +96,17 @@ def read_ismrmrd(path, group="dataset"):
     finally:
         dataset.close()
     records, skipped = lines
+    kspace, sampled = _assemble(path, records, skipped, center, matrix.y)
+    return {"kspace": kspace, "sampled": sampled, "header": xml, "recon_size": (recon.x, recon.y), "skipped": skipped}
+
+
+def _assemble(path, records, skipped, center, encoded):
+    """`(slices, coils, readout, lines)` complex64 k-space and the `(lines,)` sampled lines of the
+    records ``{"slice", "line", "data" (coils, readout)}``: ``center`` at ``lines // 2``, repeats averaged."""
     if not records:
         raise ConvertError(f"{path}: no imaging acquisitions (left out: {skipped or 'none'}).")
     slices = sorted({r["slice"] for r in records})
-    size, offset = _line_layout(center, [r["line"] for r in records], matrix.y)
+    size, offset = _line_layout(center, [r["line"] for r in records], encoded)
     coils, readout = records[0]["data"].shape
     kspace = np.zeros((len(slices), coils, readout, size), np.complex128)
     counts = np.zeros((len(slices), size), np.int64)
@@ -111,8 +119,7 @@ def read_ismrmrd(path, group="dataset"):
     if not np.all(sampled == sampled[:1]):
         raise _refuse(path, "slices sampled with different phase-encoding lines")
     kspace /= np.maximum(counts, 1)[:, None, None, :]
-    return {"kspace": kspace.astype(np.complex64), "sampled": sampled[0], "header": xml,
-            "recon_size": (recon.x, recon.y), "skipped": skipped}
+    return kspace.astype(np.complex64), sampled[0]
 
 
 def _read_lines(ismrmrd, dataset, path):
@@ -142,14 +149,97 @@ def _read_lines(ismrmrd, dataset, path):
         layout = shape if layout is None else layout
         if shape != layout:
             raise _refuse(path, f"acquisition {i} has (coils, samples, readout centre) {shape}, the first {layout}")
-        half = max(center, data.shape[1] - center)  # centre_sample at readout // 2
-        padded = np.zeros((data.shape[0], 2 * half), np.complex128)
-        padded[:, half - center : half - center + data.shape[1]] = data
-        records.append({"slice": int(idx.slice), "line": int(idx.kspace_encode_step_1), "data": padded})
+        records.append({"slice": int(idx.slice), "line": int(idx.kspace_encode_step_1), "data": _centred(data, center)})
     for name, values in seen.items():
         if len(values) > 1:
             raise _refuse(path, f"{len(values)} values of {name} {sorted(values)} (one is supported)")
     return records, skipped
+
+
+def _centred(data, center):
+    """`(coils, samples)` with sample ``center`` moved to ``readout // 2`` (zero-padded), complex128."""
+    half = max(center, data.shape[1] - center)
+    padded = np.zeros((data.shape[0], 2 * half), np.complex128)
+    padded[:, half - center : half - center + data.shape[1]] = data
+    return padded
+
+
+#: twix MDH flags of scans that are not image k-space (twixtools' names); PATREFSCAN: separate ACS.
+TWIX_SKIPPED = ("NOISEADJSCAN", "PATREFSCAN", "SYNCDATA", "RTFEEDBACK", "HPFEEDBACK", "REFPHASESTABSCAN",
+                "PHASESTABSCAN")
+#: twix loop counters that must hold a single value (name in the MDH -> what it counts).
+TWIX_SINGLE_VALUED = {"Par": "partitions (3D encoding)", "Eco": "echoes", "Phs": "cardiac phases",
+                      "Rep": "repetitions", "Set": "sets"}
+
+
+def _twixtools():
+    try:
+        import twixtools
+    except ImportError as error:
+        raise ConvertError("Reading Siemens twix files needs the `twixtools` package: pip install 'mrinets[twix]'.") \
+            from error
+    return twixtools
+
+
+def read_twix(path):
+    """Read a Cartesian 2D Siemens twix (``.dat``) file with ``twixtools``: ``read_ismrmrd``'s dict.
+
+    The last measurement of a multi-raid file is read (earlier ones are adjustments). Lines are
+    placed by their ``Lin`` counter with the MDH ``CenterLin`` at ``lines // 2`` and the readout's
+    ``CenterCol`` at ``readout // 2``; averages (``Ave``) and repeated lines are averaged, slices
+    (``Sli``) stacked in counter order, ``REFLECT`` readouts flipped; readout oversampling is kept
+    (fastMRI's raw layout) and the target is cropped to ``lBaseResolution`` x
+    ``lPhaseEncodingLines`` of the protocol. ``header`` is a generated ISMRMRD XML header with
+    those sizes. Noise, separate ACS (``PATREFSCAN``), sync and feedback scans are left out.
+
+    Raises:
+        ConvertError: unreadable file or unsupported acquisition (the message names it): phase
+        correction scans (EPI), several partitions, echoes, phases, repetitions or sets,
+        inconsistent readouts or coils, slices sampled with different lines.
+    """
+    twixtools = _twixtools()
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ConvertError(f"Input file {path!r} does not exist.")
+    try:
+        scan = twixtools.read_twix(path, verbose=False, parse_pmu=False, parse_geometry=False)[-1]
+    except Exception as error:
+        raise ConvertError(f"{path}: not a readable twix file: {error}") from error
+    if "MeasYaps" not in scan.get("hdr", {}):
+        raise ConvertError(f"{path}: not a readable twix file: its header holds no MeasYaps protocol.")
+    k_space = scan["hdr"]["MeasYaps"].get("sKSpace", {})
+    records, skipped, seen, layout, center_line = [], {}, {name: set() for name in TWIX_SINGLE_VALUED}, None, None
+    for i, mdb in enumerate(scan["mdb"]):
+        if mdb.is_flag_set("ACQEND"):
+            continue
+        if mdb.is_flag_set("PHASCOR"):
+            raise _refuse(path, f"phase-correction scans (mdb {i}: EPI-style readouts are not supported)")
+        flagged = [flag for flag in TWIX_SKIPPED if mdb.is_flag_set(flag)]
+        if flagged and not mdb.is_flag_set("PATREFANDIMASCAN"):
+            skipped[flagged[0]] = skipped.get(flagged[0], 0) + 1
+            continue
+        counter = mdb.mdh.Counter
+        for name in TWIX_SINGLE_VALUED:
+            seen[name].add(int(getattr(counter, name)))
+        data = np.asarray(mdb.data)
+        center = int(mdb.mdh.CenterCol)
+        if mdb.is_flag_set("REFLECT"):
+            data, center = data[:, ::-1], data.shape[1] - 1 - center
+        shape = (data.shape[0], data.shape[1], center)
+        layout = shape if layout is None else layout
+        if shape != layout:
+            raise _refuse(path, f"mdb {i} has (coils, samples, readout centre) {shape}, the first {layout}")
+        center_line = int(mdb.mdh.CenterLin) if center_line is None else center_line
+        records.append({"slice": int(counter.Sli), "line": int(counter.Lin), "data": _centred(data, center)})
+    for name, values in seen.items():
+        if len(values) > 1:
+            raise _refuse(path, f"{len(values)} {TWIX_SINGLE_VALUED[name]} ({name} counters {sorted(values)}; "
+                                f"one is supported)")
+    encoded = int(k_space.get("lPhaseEncodingLines", 0)) or (max(r["line"] for r in records) + 1 if records else 0)
+    kspace, sampled = _assemble(path, records, skipped, center_line or 0, encoded)
+    recon = (int(k_space.get("lBaseResolution", 0)) or kspace.shape[-2], encoded)
+    header = make_header((kspace.shape[-2], kspace.shape[-1], 1), (recon[0], recon[1], 1))
+    return {"kspace": kspace, "sampled": sampled, "header": header, "recon_size": recon, "skipped": skipped}
 
 
 def _center_run(sampled):
@@ -162,10 +252,12 @@ def _center_run(sampled):
 
 
 def convert_file(path, output, group="dataset"):
-    """Convert one ISMRMRD file to the fastMRI-layout file ``output``; returns a one-line summary."""
-    raw = read_ismrmrd(path, group)
+    """Convert one ISMRMRD file, or a twix file (``.dat``), to the fastMRI-layout file ``output``;
+    returns a one-line summary."""
+    twix = os.fspath(path).lower().endswith(".dat")
+    raw = read_twix(path) if twix else read_ismrmrd(path, group)
     kspace, sampled = raw["kspace"], raw["sampled"]
-    attrs = {"source": os.path.basename(os.fspath(path)), "acquisition": "ISMRMRD"}
+    attrs = {"source": os.path.basename(os.fspath(path)), "acquisition": "twix" if twix else "ISMRMRD"}
     encoded = (kspace.shape[-2], kspace.shape[-1], 1)
     if sampled.all():
         image = np.sqrt((np.abs(ifftn_np(kspace, rank=2)) ** 2).sum(1))
@@ -187,9 +279,9 @@ def convert_command(args):
     """``mrinets data convert INPUT OUTPUT``: a file or a folder of ISMRMRD files into a folder."""
     inputs = args.input
     if os.path.isdir(inputs):
-        files = sorted(os.path.join(inputs, f) for f in os.listdir(inputs) if f.endswith((".h5", ".mrd")))
+        files = sorted(os.path.join(inputs, f) for f in os.listdir(inputs) if f.endswith((".h5", ".mrd", ".dat")))
         if not files:
-            raise ConvertError(f"Input folder {inputs!r} holds no .h5/.mrd files.")
+            raise ConvertError(f"Input folder {inputs!r} holds no .h5/.mrd/.dat files.")
     else:
         files = [inputs]
     for path in files:

@@ -7,9 +7,9 @@ GCC one per readout position (in the hybrid x-ky space, where the coil geometry 
 slowly), aligned along the readout so that each virtual coil stays smooth in space.
 """
 
-import numpy as np
 import tensorflow as tf
 
+from mrinets.arguments import check_positive_int, invalid_argument, is_int
 from mrinets.ops.fft import _as_complex, check_rank, fftn, ifftn
 
 METHODS = ("svd", "gcc")
@@ -17,12 +17,9 @@ METHODS = ("svd", "gcc")
 
 def _check_num_virtual(num_virtual, kspace):
     coils = kspace.shape[1]
-    if isinstance(num_virtual, bool) or not isinstance(num_virtual, (int, np.integer)) or num_virtual < 1 or (
-        coils is not None and num_virtual > coils
-    ):
+    if not is_int(num_virtual) or num_virtual < 1 or (coils is not None and num_virtual > coils):
         limit = f" at most the {coils} coils of `kspace`" if coils is not None else ""
-        raise ValueError(f"Invalid value for argument `num_virtual`. Expected a strictly positive integer{limit}. "
-                         f"Received: num_virtual={num_virtual!r}")
+        raise invalid_argument("num_virtual", f"a strictly positive integer{limit}", num_virtual)
     return int(num_virtual)
 
 
@@ -79,9 +76,7 @@ def gcc_matrices(kspace, num_virtual, rank=2, readout_axis=-2, window=5):
     kspace = _as_complex(kspace, "kspace")
     num_virtual = _check_num_virtual(num_virtual, kspace)
     axis = _readout_axis(readout_axis, kspace, rank)
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise ValueError(f"Invalid value for argument `window`. Expected a strictly positive integer. "
-                         f"Received: window={window!r}")
+    window = check_positive_int(window, "window")
     hybrid = tf.experimental.numpy.moveaxis(ifftn(kspace, axes=[axis]), axis, 2)  # (B, C, X, ...)
     shape = tf.shape(hybrid)
     flat = tf.transpose(tf.reshape(hybrid, tf.concat([shape[:3], [-1]], 0)), [0, 2, 1, 3])  # (B, X, C, P)
@@ -93,11 +88,10 @@ def gcc_matrices(kspace, num_virtual, rank=2, readout_axis=-2, window=5):
 
 def _readout_axis(readout_axis, kspace, rank):
     ndim = kspace.shape.rank
-    if isinstance(readout_axis, bool) or not isinstance(readout_axis, (int, np.integer)) or not (
-        ndim - rank <= readout_axis % ndim < ndim if -ndim <= readout_axis < ndim else False
-    ):
-        raise ValueError(f"Invalid value for argument `readout_axis`. Expected one of the {rank} spatial axes of "
-                         f"`kspace` {tuple(kspace.shape)}. Received: readout_axis={readout_axis!r}")
+    if not is_int(readout_axis) or not (ndim - rank <= readout_axis % ndim < ndim if -ndim <= readout_axis < ndim
+                                          else False):
+        raise invalid_argument("readout_axis", f"one of the {rank} spatial axes of `kspace` {tuple(kspace.shape)}",
+                               readout_axis)
     return int(readout_axis) % ndim
 
 
@@ -115,7 +109,7 @@ def compress_coils(kspace, num_virtual, method="svd", rank=2, readout_axis=-2, w
         Compressed k-space, ``kspace``'s dtype. SVD's virtual coils come in decreasing energy.
     """
     if method not in METHODS:
-        raise ValueError(f"Invalid value for argument `method`. Expected one of {METHODS}. Received: method={method!r}")
+        raise invalid_argument("method", f"one of {METHODS}", method)
     kspace = _as_complex(kspace, "kspace")
     if method == "svd":
         matrix = svd_matrix(kspace, num_virtual, rank)

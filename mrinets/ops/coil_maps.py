@@ -12,6 +12,7 @@ Inati et al., ISMRM 2014 p. 4407 (the iterative power method on locally smoothed
 import numpy as np
 import tensorflow as tf
 
+from mrinets.arguments import check_int, check_number, invalid_argument
 from mrinets.ops.fft import ifftn
 
 #: ``estimate_coil_maps`` methods.
@@ -23,7 +24,7 @@ def method_function(method, options):
     import inspect
 
     if method not in METHODS:
-        raise _invalid("method", f"one of {METHODS}", method)
+        raise invalid_argument("method", f"one of {METHODS}", method)
     function = {"acs": None, "espirit": espirit, "walsh": walsh, "inati": inati}[method]
     accepted = [] if function is None else [
         name for name in inspect.signature(function).parameters if name not in ("kspace", "images", "region", "rank")
@@ -39,26 +40,10 @@ def parse_spec(spec, name="coil_maps"):
     """``(method, options)`` of a config value: a method name or ``{"method": name, **options}``."""
     mapping = {"method": spec} if isinstance(spec, str) else spec
     if not isinstance(mapping, dict) or mapping.get("method") not in METHODS:
-        raise _invalid(name, f"one of {METHODS} or a mapping {{method: name, **options}}", spec)
+        raise invalid_argument(name, f"one of {METHODS} or a mapping {{method: name, **options}}", spec)
     options = {k: v for k, v in mapping.items() if k != "method"}
     method_function(mapping["method"], options)
     return mapping["method"], options
-
-
-def _invalid(name, expected, value):
-    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise _invalid(name, f"an integer >= {minimum}", value)
-    return int(value)
-
-
-def _check_fraction(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value < 1:
-        raise _invalid(name, "a number in [0, 1)", value)
-    return float(value)
 
 
 def _run_bounds(region, axis):
@@ -158,10 +143,10 @@ def espirit(kspace, region, rank=2, calib_width=None, kernel_width=6, thresh=0.0
     Returns:
         `(batch, coils, *spatial)` maps, ``kspace``'s dtype.
     """
-    kernel_width = _check_int(kernel_width, "kernel_width", 1)
-    thresh, crop = _check_fraction(thresh, "thresh"), _check_fraction(crop, "crop")
+    kernel_width = check_int(kernel_width, "kernel_width", 1)
+    thresh, crop = check_number(thresh, "thresh", 0, 1), check_number(crop, "crop", 0, 1)
     if calib_width is not None:
-        calib_width = _check_int(calib_width, "calib_width", kernel_width)
+        calib_width = check_int(calib_width, "calib_width", kernel_width)
     block = calibration_block(kspace, region, rank, calib_width)
     with tf.control_dependencies([
         tf.debugging.assert_greater_equal(
@@ -216,7 +201,7 @@ def walsh(images, rank=2, kernel_size=7):
     Returns:
         `(batch, coils, *spatial)` unit-norm maps, phase relative to coil 0.
     """
-    kernel_size = _check_int(kernel_size, "kernel_size", 1)
+    kernel_size = check_int(kernel_size, "kernel_size", 1)
     channels_last = _coils_last(images)  # (B, *S, C)
     outer = channels_last[..., :, None] * tf.math.conj(channels_last[..., None, :])  # (B, *S, C, C)
     coils = tf.shape(images)[1]
@@ -242,8 +227,8 @@ def inati(images, rank=2, kernel_size=7, iterations=5):
     Returns:
         `(batch, coils, *spatial)` unit-norm maps.
     """
-    kernel_size = _check_int(kernel_size, "kernel_size", 1)
-    iterations = _check_int(iterations, "iterations", 1)
+    kernel_size = check_int(kernel_size, "kernel_size", 1)
+    iterations = check_int(iterations, "iterations", 1)
     spatial_axes = list(range(2, 2 + rank))
     eps = tf.constant(1e-30, images.dtype.real_dtype)
 

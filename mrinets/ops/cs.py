@@ -17,6 +17,7 @@ Shapes: image `(batch, *spatial)` complex; kspace `(batch, coils, *spatial)`.
 import numpy as np
 import tensorflow as tf
 
+from mrinets.arguments import invalid_argument, is_int
 from mrinets.ops.coil_maps import parse_spec
 from mrinets.ops.fft import _as_complex, check_rank
 from mrinets.ops.sense import apply_mask, estimate_coil_maps, rss, sense_adjoint, sense_forward
@@ -29,10 +30,6 @@ WAVELETS = {
 }
 
 
-def _invalid(name, expected, value):
-    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
-
-
 def wavelet_matrix(n, wavelet="db4"):
     """The one-level periodized DWT of length ``n`` as an orthogonal `(n, n)` float64 matrix.
 
@@ -40,9 +37,9 @@ def wavelet_matrix(n, wavelet="db4"):
     ``pywt.dwt(x, wavelet, mode="periodization")``: ``a[k] = sum_j h[j] x[(2k + L/2 - j) mod n]``.
     """
     if wavelet not in WAVELETS:
-        raise _invalid("wavelet", f"one of {sorted(WAVELETS)}", wavelet)
+        raise invalid_argument("wavelet", f"one of {sorted(WAVELETS)}", wavelet)
     if n % 2:
-        raise _invalid("n", "an even length", n)
+        raise invalid_argument("n", "an even length", n)
     low = np.asarray(WAVELETS[wavelet])
     length = len(low)
     high = np.array([(-1) ** (j + 1) * low[length - 1 - j] for j in range(length)])
@@ -66,14 +63,14 @@ def max_levels(shape, wavelet="db4"):
 
 def _check_levels(shape, wavelet, levels):
     if wavelet not in WAVELETS:
-        raise _invalid("wavelet", f"one of {sorted(WAVELETS)}", wavelet)
+        raise invalid_argument("wavelet", f"one of {sorted(WAVELETS)}", wavelet)
     shape = tuple(int(n) for n in shape)
     if levels is None:
         levels = max_levels(shape, wavelet)
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1 or any(
+    if not is_int(levels) or levels < 1 or any(
         n % 2**levels for n in shape
     ):
-        raise _invalid("levels", f"a positive number of levels that halves every axis of {shape} evenly", levels)
+        raise invalid_argument("levels", f"a positive number of levels that halves every axis of {shape} evenly", levels)
     return int(levels)
 
 
@@ -87,7 +84,7 @@ def _wavelet(x, rank, wavelet, levels, inverse):
     rank = check_rank(rank)
     shape = x.shape[-rank:]
     if not shape.is_fully_defined():
-        raise _invalid("x", "a tensor with known spatial sizes", f"shape {x.shape}")
+        raise invalid_argument("x", "a tensor with known spatial sizes", f"shape {x.shape}")
     levels = _check_levels(shape, wavelet, levels)
     order = range(levels - 1, -1, -1) if inverse else range(levels)
     for level in order:
@@ -281,8 +278,9 @@ def tv_recon(kspace, mask, maps=None, num_low_frequencies=None, lam=0.008, itera
 
     Same arguments as ``l1_wavelet_recon``; ``prox_iterations`` inner dual iterations per TV
     proximal step. The default ``lam`` (0.008, 30 iterations) had the best mean PSNR over 4x and
-    8x on central slices of the built-in MNI152 training split among 0.0005...0.008
-    (benchmarks/classical.py ``--choose-lambda``; 8x favours more, 4x less).
+    8x on central slices of the built-in MNI152 training split among 0.0005...0.032
+    (benchmarks/classical.py ``--choose-lambda``, results/classical_lambda.json; 8x favours
+    more, 4x less).
     """
     maps, adjoint, step, peak, smooth, smooth_gradient = _sense_problem(kspace, mask, maps, num_low_frequencies,
                                                                          rank, coil_maps)

@@ -10,11 +10,8 @@ that phase on the magnitude and restoring the measured samples. Shapes: kspace
 import numpy as np
 import tensorflow as tf
 
+from mrinets.arguments import check_positive_int, invalid_argument, is_int
 from mrinets.ops.fft import _as_complex, check_rank, fftn, ifftn
-
-
-def _invalid(name, expected, value):
-    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
 
 
 def acquired_extent(kspace, axis):
@@ -44,12 +41,11 @@ def pocs(kspace, axis=-1, rank=2, iterations=10, extent=None):
     rank = check_rank(rank)
     kspace = _as_complex(kspace, "kspace")
     ndim = kspace.shape.rank
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not (
+    if not is_int(axis) or not (
         -ndim <= axis < ndim and axis % ndim >= ndim - rank
     ):
-        raise _invalid("axis", f"one of the {rank} spatial axes of `kspace` {tuple(kspace.shape)}", axis)
-    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise _invalid("iterations", "a strictly positive integer", iterations)
+        raise invalid_argument("axis", f"one of the {rank} spatial axes of `kspace` {tuple(kspace.shape)}", axis)
+    iterations = check_positive_int(iterations, "iterations")
     axis = int(axis) % ndim
     n = tf.shape(kspace)[axis]
     start, stop = acquired_extent(kspace, axis) if extent is None else (tf.constant(extent[0]), tf.constant(extent[1]))
