@@ -9,7 +9,7 @@ import numpy as np
 from mrinets.arguments import check_positive_int, invalid_argument
 
 _GOLDEN_RATIO = (1 + np.sqrt(5)) / 2
-_ORDERINGS = ("linear", "golden", "tiny", "sorted_golden", "sorted_tiny")
+_ORDERINGS = ("linear", "golden", "tiny", "golden_half", "tiny_half", "sorted", "sorted_golden", "sorted_tiny")
 _ANGLE_RANGES = {"full": 2 * np.pi, "half": np.pi}
 
 
@@ -21,16 +21,21 @@ def _positive_float(value, name):
 
 def _readout(base_resolution, readout_os):
     """`(samples,)` radii of a spoke through the centre: ``(i - samples / 2) * 2 pi / samples``."""
-    samples = int(round(check_positive_int(base_resolution, "base_resolution") * _positive_float(readout_os, "readout_os")))
+    # Half-way cases round up, as tensorflow-mri's ``int(base_resolution * readout_os + 0.5)``.
+    samples = int(np.floor(check_positive_int(base_resolution, "base_resolution")
+                           * _positive_float(readout_os, "readout_os") + 0.5))
     return (np.arange(samples) - samples // 2) * (2 * np.pi / samples)
 
 
 def radial_angles(views, ordering="linear", angle_range="full", tiny_number=7):
     """`(views,)` spoke angles in radians.
 
-    Orderings: "linear" (``v * range / views``), "golden" (increments of ``range / phi``: 111.25
-    degrees for the half range), "tiny" (tiny golden angles ``range / (phi + tiny_number - 1)``,
-    Wundrak et al. 2016), and "sorted_golden"/"sorted_tiny" (the same angles sorted).
+    Orderings (tensorflow-mri's names): "linear" (``v * range / views``), "golden" (increments of
+    ``range / phi``: 111.25 degrees for the half range, 222.49 for the full), "tiny" (tiny golden
+    angles ``range / (phi + tiny_number - 1)``, Wundrak et al. 2016: 23.63 / 47.26 degrees for the
+    7th), "golden_half" / "tiny_half" (the half-range increments, 111.25 / 23.63 degrees, on either
+    range), and "sorted" (= "sorted_golden") / "sorted_tiny" (the same angles in ascending order).
+    Angles wrap modulo the range.
     """
     views = check_positive_int(views, "views")
     if ordering not in _ORDERINGS:
@@ -42,7 +47,8 @@ def radial_angles(views, ordering="linear", angle_range="full", tiny_number=7):
     index = np.arange(views)
     if ordering == "linear":
         return index * extent / views
-    step = extent / (_GOLDEN_RATIO if ordering.endswith("golden") else _GOLDEN_RATIO + tiny_number - 1)
+    base = np.pi if ordering.endswith("_half") else extent
+    step = base / (_GOLDEN_RATIO + tiny_number - 1 if "tiny" in ordering else _GOLDEN_RATIO)
     angles = np.mod(index * step, extent)
     return np.sort(angles) if ordering.startswith("sorted") else angles
 
