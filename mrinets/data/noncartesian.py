@@ -33,7 +33,7 @@ from mrinets.ops.density import estimate_density
 from mrinets.ops.fft import fftn_np, ifftn_np
 from mrinets.ops.noncartesian import gridding_reconstruction
 from mrinets.ops.nufft import NUFFTOperator
-from mrinets.ops.trajectories import radial_trajectory, spiral_trajectory
+from mrinets.ops.trajectories import RADIAL_ORDERINGS, radial_trajectory, spiral_trajectory
 
 
 def simulate_noncartesian(images, matrix, trajectory, num_coils=8, snr=40.0, rng=None, rotation=0.0):
@@ -215,7 +215,7 @@ def build_noncartesian_dataset(files, batch_size=1, shuffle=False, seed=0, repea
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-_ORDERING = typing.Annotated[str, Field(str, choices=("linear", "golden", "tiny", "sorted_golden", "sorted_tiny"))]
+_ORDERING = typing.Annotated[str, Field(str, choices=RADIAL_ORDERINGS)]
 _ANGLE_RANGE = typing.Annotated[str, Field(str, choices=("full", "half"))]
 
 
@@ -226,7 +226,8 @@ def radial(base_resolution, views: int = 64, ordering: _ORDERING = "golden", ang
     Args:
         base_resolution: the image grid size (given by the data's ``matrix``).
         views: number of spokes.
-        ordering: spoke angles: "linear", "golden", "tiny" (tiny golden), "sorted_golden", "sorted_tiny".
+        ordering: spoke angles: "linear", "golden", "tiny" (tiny golden), "golden_half", "tiny_half",
+            "sorted" (= "sorted_golden"), "sorted_tiny" (see ``ops.radial_angles``).
         angle_range: "full" (``[0, 2 pi)``) or "half" (``[0, pi)``).
         readout_os: readout oversampling (samples per spoke = ``base_resolution * readout_os``).
     """

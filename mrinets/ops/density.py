@@ -31,7 +31,8 @@ def estimate_density(points, grid_shape, method="pipe", max_iter=20, tol=1e-4):
 
     "pipe": Pipe & Menon (MRM 1999): ``w <- w / (C w)``, with ``C`` the convolution with the
     gridding kernel on the 2x grid (spread, then interpolate), ``max_iter`` times from ``w = 1``.
-    "jackson": Jackson et al. (1991): one such step, ``w = 1 / (C 1)``.
+    "jackson": Jackson et al. (1991): one such step, ``w = 1 / (C 1)``. (tensorflow-mri's
+    ``estimate_density`` returns the unscaled density ``C 1``, whose reciprocal is the weights.)
 
     Scale: ``C`` responds to a locally uniform sampling of ``rho`` samples per fine-grid cell with
     ``rho`` times the squared integral of the kernel, so the weights are the sampled area per point

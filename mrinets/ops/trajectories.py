@@ -9,7 +9,7 @@ import numpy as np
 from mrinets.arguments import check_positive_int, invalid_argument
 
 _GOLDEN_RATIO = (1 + np.sqrt(5)) / 2
-_ORDERINGS = ("linear", "golden", "tiny", "golden_half", "tiny_half", "sorted", "sorted_golden", "sorted_tiny")
+RADIAL_ORDERINGS = ("linear", "golden", "tiny", "golden_half", "tiny_half", "sorted", "sorted_golden", "sorted_tiny")
 _ANGLE_RANGES = {"full": 2 * np.pi, "half": np.pi}
 
 
@@ -38,8 +38,8 @@ def radial_angles(views, ordering="linear", angle_range="full", tiny_number=7):
     Angles wrap modulo the range.
     """
     views = check_positive_int(views, "views")
-    if ordering not in _ORDERINGS:
-        raise invalid_argument("ordering", f"one of {', '.join(map(repr, _ORDERINGS))}", ordering)
+    if ordering not in RADIAL_ORDERINGS:
+        raise invalid_argument("ordering", f"one of {', '.join(map(repr, RADIAL_ORDERINGS))}", ordering)
     if angle_range not in _ANGLE_RANGES:
         raise invalid_argument("angle_range", "'full' or 'half'", angle_range)
     tiny_number = check_positive_int(tiny_number, "tiny_number")
