@@ -9,10 +9,10 @@ Equal accuracy: torchkbnufft runs with its defaults (Kaiser-Bessel, 6 points, 2x
 table interpolation, type 1 with its precomputed sparse interpolation matrix (its table adjoint is
 5-10x slower on CPU), ``ToepNufft`` for ``A^H A``). For each operator, mrinets uses the largest
 ``tol`` of a ladder whose error is at most torchkbnufft's, FINUFFT the largest ``eps`` likewise,
-all complex64. Speed: planned operators on a fixed trajectory (mrinets ``NUFFTOperator`` /
-``ToeplitzOperator`` under ``tf.function``; FINUFFT ``Plan`` with ``setpts`` done once; FINUFFT has
-no Toeplitz operator, its normal operator is a type 2 plus a type 1), single coil, the same
-threads. Cases: a 256x256 grid with 402 radial spokes of 512 samples, and a 64^3 golden-means
+all complex64. Speed: medians of round-robin repeats (machine load hits all three alike) of
+planned operators on a fixed trajectory (mrinets ``NUFFTOperator`` / ``ToeplitzOperator`` under
+``tf.function``; FINUFFT ``Plan`` with ``setpts`` done once; FINUFFT has no Toeplitz operator, its
+normal operator is a type 2 plus a type 1), single coil, the same threads. Cases: a 256x256 grid with 402 radial spokes of 512 samples, and a 64^3 golden-means
 kooshball of 1000 spokes of 128 samples. Goal: faster than torchkbnufft (ratio < 1); the ratio to
 FINUFFT (native C++) is reported.
 
@@ -36,8 +36,9 @@ QUICK = {
     "3d_kooshball_64": ((24, 24, 24), {"kind": "kooshball", "views": 300}),
 }
 TOLERANCES = ((1e-4, "complex64"), (1e-6, "complex128"))
-#: Tolerances tried for equal accuracy (complex64 reaches about 1e-6 at best).
-LADDER = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)
+#: Tolerances tried for equal accuracy (complex64 reaches about 1e-6 at best): mrinets' kernel width
+#: changes at each decade only, FINUFFT's eps acts continuously.
+LADDER = {"mrinets": (1e-2, 1e-3, 1e-4, 1e-5, 1e-6), "finufft": (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6)}
 OPERATORS = ("type_2", "type_1", "normal")
 
 
@@ -123,17 +124,17 @@ def run_case(grid_shape, points, rng, repeats):
     peer = torchkbnufft_operators(grid_shape, points)
     if peer is not None:
         accuracy["torchkbnufft"] = errors(peer, data, exact)
-    ladder = {"mrinets": {}, "finufft": {}}
-    for tol in LADDER:
-        ladder["mrinets"][f"{tol:g}"] = errors(mrinets_operators(grid_shape, points, tol), data, exact)
-        ladder["finufft"][f"{tol:g}"] = errors(finufft_plans(grid_shape, points, tol), data, exact)
+    factories = {"mrinets": mrinets_operators, "finufft": finufft_plans}
+    ladder = {library: {f"{tol:g}": errors(factories[library](grid_shape, points, tol), data, exact)
+                        for tol in LADDER[library]} for library in factories}
     chosen = {}
     for op in OPERATORS:
         # The goal error: torchkbnufft's, or without it the issue's tol 1e-4.
         goal = accuracy["torchkbnufft"][op] if peer is not None else 1e-4
         chosen[op] = {"goal_error": goal}
         for library in ("mrinets", "finufft"):
-            meeting = [tol for tol in LADDER if ladder[library][f"{tol:g}"][op] <= goal] or [LADDER[-1]]
+            tried = LADDER[library]
+            meeting = [tol for tol in tried if ladder[library][f"{tol:g}"][op] <= goal] or [tried[-1]]
             chosen[op][f"{library}_tol"] = meeting[0]
             chosen[op][f"{library}_error"] = ladder[library][f"{meeting[0]:g}"][op]
     seconds = {}
@@ -141,12 +142,10 @@ def run_case(grid_shape, points, rng, repeats):
         x = data[op].astype(np.complex64)
         ours = mrinets_operators(grid_shape, points, chosen[op]["mrinets_tol"])[op]
         native = finufft_plans(grid_shape, points, chosen[op]["finufft_tol"])[op]
-        timed = time_candidates({f"mrinets_{op}": lambda f=ours: f(x), f"finufft_{op}": lambda f=native: f(x)},
-                                repeats=repeats, warmup=2)
-        seconds.update(timed)
-        if peer is not None:  # seconds per call: fewer repeats
-            seconds.update(time_candidates({f"torchkbnufft_{op}": lambda f=peer[op]: f(x)},
-                                           repeats=max(2, repeats // 3), warmup=1))
+        candidates = {f"mrinets_{op}": lambda f=ours: f(x), f"finufft_{op}": lambda f=native: f(x)}
+        if peer is not None:
+            candidates[f"torchkbnufft_{op}"] = lambda f=peer[op]: f(x)
+        seconds.update(time_candidates(candidates, repeats=repeats, warmup=1))  # round-robin: same load
     return {"accuracy_vs_finufft": accuracy, "ladder": ladder, "equal_accuracy": chosen, "seconds": seconds}
 
 
@@ -169,7 +168,7 @@ def run(quick=False):
     for name, (grid_shape, spec) in (QUICK if quick else CASES).items():
         points = trajectory(grid_shape, **spec)
         case = {"grid_shape": list(grid_shape), "points": len(points), "trajectory": spec,
-                **run_case(grid_shape, points, rng, repeats=3 if quick else 10)}
+                **run_case(grid_shape, points, rng, repeats=3 if quick else 5)}
         seconds = case["seconds"]
         for op in OPERATORS:
             if f"torchkbnufft_{op}" in seconds:
