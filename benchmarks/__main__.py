@@ -48,6 +48,16 @@ def _mark(passed):
     return "n/a" if passed is None else "yes" if passed else "**no**"
 
 
+def _cpu(cpu):
+    """``", CPU <model> (AVX-512 yes/no), load average <at start> -> <at end>"`` of a result's ``cpu`` entry."""
+    if not cpu:
+        return ""
+    load = cpu.get("load_average")
+    load = "" if not isinstance(load, list) else f", load average {load[0]:.1f}" + (
+        f" -> {cpu['load_average_at_end'][0]:.1f}" if "load_average_at_end" in cpu else "")
+    return f", CPU {cpu['model']} (AVX-512 {'yes' if cpu.get('avx512') else 'no'}){load}"
+
+
 def table(folder):
     """The Markdown report of every ``<name>.json`` in ``folder``."""
     lines = ["# Benchmark results", "",
@@ -62,7 +72,7 @@ def table(folder):
         threads = results.get("threads", m.get("threads", "?"))
         machines[name] = (f"{m['date'][:10]}, {m['cpus']} CPUs ({m['processor']}), {threads} threads per framework"
                           f"{', GPU ' + ', '.join(m['gpus']) if m['gpus'] else ''}, TensorFlow {m['tensorflow']}"
-                          f"{', torch ' + m['torch'] if 'torch' in m else ''}")
+                          f"{', torch ' + m['torch'] if 'torch' in m else ''}{_cpu(results.get('cpu'))}")
         lines += [f"## {name}: {COMPARISONS[name][1]}", "", f"{machines[name]}. `{name}.json`", "",
                   "| comparison | result | goal | met |", "|---|---|---|---|"]
         lines += [f"| {r['comparison']} | {r['result']} | {r['goal']} | {_mark(r['pass'])} |"
