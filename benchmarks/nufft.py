@@ -157,7 +157,8 @@ def cpu():
     return {"model": model, "avx512": "avx512f" in info, "load_average": list(os.getloadavg())}
 
 
-def run(quick=False):
+def run(quick=False, done=None):
+    """All cases; ``done(results)`` after each (to write what is finished)."""
     threads = set_tf_threads()
     try:
         set_torch_threads()
@@ -168,14 +169,16 @@ def run(quick=False):
     for name, (grid_shape, spec) in (QUICK if quick else CASES).items():
         points = trajectory(grid_shape, **spec)
         case = {"grid_shape": list(grid_shape), "points": len(points), "trajectory": spec,
-                **run_case(grid_shape, points, rng, repeats=3 if quick else 5)}
+                **run_case(grid_shape, points, rng, repeats=3)}
         seconds = case["seconds"]
         for op in OPERATORS:
             if f"torchkbnufft_{op}" in seconds:
                 case[f"ratio_{op}_vs_torchkbnufft"] = seconds[f"mrinets_{op}"] / seconds[f"torchkbnufft_{op}"]
             case[f"ratio_{op}_vs_finufft"] = seconds[f"mrinets_{op}"] / seconds[f"finufft_{op}"]
         results["cases"][name] = case
-    results["cpu"]["load_average_at_end"] = list(os.getloadavg())
+        results["cpu"]["load_average_at_end"] = list(os.getloadavg())
+        if done is not None:
+            done(results)
     return results
 
 
@@ -207,7 +210,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller grids and fewer repeats")
     args = parser.parse_args()
-    results = run(quick=args.quick)
+    results = run(quick=args.quick, done=lambda partial: write_results("nufft", partial, rows(partial), args.quick))
     path = write_results("nufft", results, rows(results), quick=args.quick)
     for entry in rows(results):
         print(f"{entry['comparison']}: {entry['result']} (goal {entry['goal']})")
