@@ -12,9 +12,9 @@ table interpolation, type 1 with its precomputed sparse interpolation matrix (it
 all complex64. Speed: medians of round-robin repeats (machine load hits all three alike) of
 planned operators on a fixed trajectory (mrinets ``NUFFTOperator`` / ``ToeplitzOperator`` under
 ``tf.function``; FINUFFT ``Plan`` with ``setpts`` done once; FINUFFT has no Toeplitz operator, its
-normal operator is a type 2 plus a type 1), single coil, the same threads. Cases: a 256x256 grid with 402 radial spokes of 512 samples, and a 64^3 golden-means
-kooshball of 1000 spokes of 128 samples. Goal: faster than torchkbnufft (ratio < 1); the ratio to
-FINUFFT (native C++) is reported.
+normal operator is a type 2 plus a type 1), single coil, the same threads. Cases: a 256x256 grid
+with 402 radial spokes of 512 samples, and a 64^3 golden-means kooshball of 1000 spokes of 128
+samples. Goal: faster than torchkbnufft (ratio < 1); the ratio to FINUFFT (native C++) is reported.
 
     python -m benchmarks.nufft [--quick]
 """

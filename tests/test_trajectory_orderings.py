@@ -27,6 +27,7 @@ def test_sorted_is_sorted_golden():
     np.testing.assert_allclose(angles, np.sort(np.mod(np.arange(9) * np.deg2rad(111.246118), np.pi)), atol=1e-6)
 
 
-@pytest.mark.parametrize("base_resolution,readout_os,samples", [(16, 2.0, 32), (13, 1.5, 20), (13, 0.5, 7), (9, 1.5, 14)])
+@pytest.mark.parametrize("base_resolution,readout_os,samples",
+                         [(16, 2.0, 32), (13, 1.5, 20), (13, 0.5, 7), (9, 1.5, 14)])
 def test_readout_length_rounds_half_up(base_resolution, readout_os, samples):
     assert radial_trajectory(base_resolution, 3, readout_os=readout_os).shape == (3, samples, 2)
