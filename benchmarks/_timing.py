@@ -52,8 +52,9 @@ def train_step(model, optimizer, loss_fn=None):
     return step
 
 
-def time_candidates(candidates, repeats=15, warmup=3):
-    """``candidates``: name -> zero-argument callable. Returns name -> median seconds.
+def time_candidates(candidates, repeats=15, warmup=3, reduce=statistics.median):
+    """``candidates``: name -> zero-argument callable. Returns name -> median seconds (or ``reduce``
+    of the repeats, e.g. ``min``: the uncontended time on a loaded machine).
 
     Candidates run round-robin so machine noise hits them alike.
     """
@@ -66,7 +67,7 @@ def time_candidates(candidates, repeats=15, warmup=3):
             start = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: reduce(values) for name, values in samples.items()}
 
 
 def current_rss_mb():

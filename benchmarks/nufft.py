@@ -9,12 +9,13 @@ Equal accuracy: torchkbnufft runs with its defaults (Kaiser-Bessel, 6 points, 2x
 table interpolation, type 1 with its precomputed sparse interpolation matrix (its table adjoint is
 5-10x slower on CPU), ``ToepNufft`` for ``A^H A``). For each operator, mrinets uses the largest
 ``tol`` of a ladder whose error is at most torchkbnufft's, FINUFFT the largest ``eps`` likewise,
-all complex64. Speed: medians of round-robin repeats (machine load hits all three alike) of
-planned operators on a fixed trajectory (mrinets ``NUFFTOperator`` / ``ToeplitzOperator`` under
-``tf.function``; FINUFFT ``Plan`` with ``setpts`` done once; FINUFFT has no Toeplitz operator, its
-normal operator is a type 2 plus a type 1), single coil, the same threads. Cases: a 256x256 grid
-with 402 radial spokes of 512 samples, and a 64^3 golden-means kooshball of 1000 spokes of 128
-samples. Goal: faster than torchkbnufft (ratio < 1); the ratio to FINUFFT (native C++) is reported.
+all complex64. Speed: the fastest of 5 round-robin repeats (on a loaded machine a call's median
+time measures the scheduler: torchkbnufft's Toeplitz product took 3 to 700 ms) of planned
+operators on a fixed trajectory (mrinets ``NUFFTOperator`` / ``ToeplitzOperator`` under
+``tf.function``, and with ``jit_compile=True`` in brackets; FINUFFT ``Plan`` with ``setpts`` done
+once; FINUFFT has no Toeplitz operator, its normal operator is a type 2 plus a type 1), single
+coil, the same threads. Cases: a 256x256 grid with 402 radial spokes of 512 samples, and a 64^3
+golden-means kooshball of 1000 spokes of 128 samples. Goal: faster than torchkbnufft (ratio < 1); the ratio to FINUFFT (native C++) is reported.
 
     python -m benchmarks.nufft [--quick]
 """
@@ -68,15 +69,15 @@ def finufft_plans(grid_shape, points, eps, dtype="complex64"):
             "normal": lambda x: plans["type_1"].execute(plans["type_2"].execute(x))}
 
 
-def mrinets_operators(grid_shape, points, tol, dtype="complex64"):
+def mrinets_operators(grid_shape, points, tol, dtype="complex64", jit_compile=False):
     """``{op: callable}`` on NumPy arrays of a planned mrinets operator at ``tol`` (``tf.function``)."""
     import tensorflow as tf
 
     from mrinets.ops import NUFFTOperator
 
     operator = NUFFTOperator(points, grid_shape, tol=tol, dtype=dtype)
-    functions = {"type_2": tf.function(operator.forward), "type_1": tf.function(operator.adjoint),
-                 "normal": tf.function(operator.toeplitz().__call__)}
+    functions = {name: tf.function(f, jit_compile=jit_compile) for name, f in
+                 (("type_2", operator.forward), ("type_1", operator.adjoint), ("normal", operator.toeplitz().__call__))}
     return {name: (lambda x, f=f: f(tf.constant(x)).numpy()) for name, f in functions.items()}
 
 
@@ -141,11 +142,13 @@ def run_case(grid_shape, points, rng, repeats):
     for op in OPERATORS:
         x = data[op].astype(np.complex64)
         ours = mrinets_operators(grid_shape, points, chosen[op]["mrinets_tol"])[op]
+        compiled = mrinets_operators(grid_shape, points, chosen[op]["mrinets_tol"], jit_compile=True)[op]
         native = finufft_plans(grid_shape, points, chosen[op]["finufft_tol"])[op]
-        candidates = {f"mrinets_{op}": lambda f=ours: f(x), f"finufft_{op}": lambda f=native: f(x)}
+        candidates = {f"mrinets_{op}": lambda f=ours: f(x), f"mrinets_xla_{op}": lambda f=compiled: f(x),
+                      f"finufft_{op}": lambda f=native: f(x)}
         if peer is not None:
             candidates[f"torchkbnufft_{op}"] = lambda f=peer[op]: f(x)
-        seconds.update(time_candidates(candidates, repeats=repeats, warmup=1))  # round-robin: same load
+        seconds.update(time_candidates(candidates, repeats=repeats, warmup=1, reduce=min))
     return {"accuracy_vs_finufft": accuracy, "ladder": ladder, "equal_accuracy": chosen, "seconds": seconds}
 
 
@@ -169,12 +172,14 @@ def run(quick=False, done=None):
     for name, (grid_shape, spec) in (QUICK if quick else CASES).items():
         points = trajectory(grid_shape, **spec)
         case = {"grid_shape": list(grid_shape), "points": len(points), "trajectory": spec,
-                **run_case(grid_shape, points, rng, repeats=3)}
+                **run_case(grid_shape, points, rng, repeats=3 if quick else 5)}
         seconds = case["seconds"]
         for op in OPERATORS:
-            if f"torchkbnufft_{op}" in seconds:
-                case[f"ratio_{op}_vs_torchkbnufft"] = seconds[f"mrinets_{op}"] / seconds[f"torchkbnufft_{op}"]
-            case[f"ratio_{op}_vs_finufft"] = seconds[f"mrinets_{op}"] / seconds[f"finufft_{op}"]
+            for ours in ("mrinets", "mrinets_xla"):
+                tag = "_xla" if ours.endswith("xla") else ""
+                if f"torchkbnufft_{op}" in seconds:
+                    case[f"ratio_{op}{tag}_vs_torchkbnufft"] = seconds[f"{ours}_{op}"] / seconds[f"torchkbnufft_{op}"]
+                case[f"ratio_{op}{tag}_vs_finufft"] = seconds[f"{ours}_{op}"] / seconds[f"finufft_{op}"]
         results["cases"][name] = case
         results["cpu"]["load_average_at_end"] = list(os.getloadavg())
         if done is not None:
@@ -197,12 +202,14 @@ def rows(results):
             accuracy = (f"errors {chosen['mrinets_error']:.1e} (tol {chosen['mrinets_tol']:g}) vs "
                         f"{chosen['goal_error']:.1e}")
             key = f"ratio_{op}_vs_torchkbnufft"
+            xla = lambda peer, digits: (f" (XLA {case[f'ratio_{op}_xla_vs_{peer}']:.{digits}f}x)"  # noqa: E731
+                                        if f"ratio_{op}_xla_vs_{peer}" in case else "")
             if key in case:
                 table.append(row(f"{name}: {op} time at equal accuracy, mrinets / torchkbnufft ({accuracy})",
-                                 f"{case[key]:.3f}x", "< 1x", case[key] < 1))
+                                 f"{case[key]:.3f}x{xla('torchkbnufft', 3)}", "< 1x", case[key] < 1))
             table.append(row(f"{name}: {op} time at equal accuracy, mrinets / FINUFFT (native; FINUFFT eps "
                              f"{chosen['finufft_tol']:g}, error {chosen['finufft_error']:.1e})",
-                             f"{case[f'ratio_{op}_vs_finufft']:.2f}x", "reported", None))
+                             f"{case[f'ratio_{op}_vs_finufft']:.2f}x{xla('finufft', 2)}", "reported", None))
     return table
 
 
