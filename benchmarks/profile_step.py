@@ -380,6 +380,7 @@ def main(argv=None):
             result.pop("signatures")
             profiles.setdefault(config_name, {})[isa] = result
             _print(result, isa)
+            sys.stdout.flush()
             whole = result["parts"]["train step"]["ms"]
             rows.append(row(f"profile {config_name} [{isa}]: train step", f"{whole:.0f} ms"))
             if "speedup" in result:
@@ -391,8 +392,9 @@ def main(argv=None):
                 if name != "train step":
                     rows.append(row(f"profile {config_name} [{isa}]: {name} x{part['count']}",
                                     f"{part['ms']:.1f} ms ({part['share_of_step']:.0%} of a step)"))
-    path = write_results("profile_step", {"threads": THREADS, "profiles": profiles}, rows, quick=args.quick)
-    print(f"wrote {path}")
+            # after every profile: a run cut short keeps what it measured
+            path = write_results("profile_step", {"threads": THREADS, "profiles": profiles}, rows, quick=args.quick)
+            print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":
