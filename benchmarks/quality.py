@@ -3,6 +3,9 @@
 Both models have the same architecture and parameter count: the quickstart VarNet's sizes
 (``configs/varnet_quickstart.yaml``: 6 cascades, regularizer U-Net 12 channels / 2 pools) with
 fastMRI's sensitivity network (8 channels, 2 pools), since fastMRI's VarNet always has one.
+mrinets' model is the quickstart's (CG-SENSE start, regularizer terms scaled from zero: 6 more
+scalar weights), its sensitivity network residual and initialized near zero so that the maps
+start at the ACS maps (as ``configs/varnet.yaml``).
 Both train for the same wall-clock time (``--minutes``, counted from the first step, so
 TensorFlow's graph tracing is included) on the built-in MNI152 training split with the same
 recipe: L1 loss, Adam 1e-3, batch 4, random line masks (centre fractions 0.08/0.04 at 4x/8x),
@@ -45,6 +48,8 @@ LEARNING_RATE = 1e-3
 TRAIN_MASK = {"center_fractions": [0.08, 0.04], "accelerations": [4, 8]}
 EVAL = {"4x": (0.08, 4), "8x": (0.04, 8)}
 SIZES = {"cascades": 6, "chans": 12, "pools": 2, "sens_chans": 8, "sens_pools": 2}
+SENSITIVITY_INITIALIZER = {"class_name": "VarianceScaling",
+                           "config": {"scale": 1e-3, "mode": "fan_in", "distribution": "uniform"}}
 GENERALIZATION = {"gen4x": 4, "gen8x": 8}  # name -> acceleration of the challenge-layout files
 
 
@@ -127,7 +132,10 @@ def _mrinets_worker(root, eval_path, seconds, out):
     keras.utils.set_random_seed(0)
     with open(configs.find("varnet_quickstart")) as handle:
         config = yaml.safe_load(handle)
-    config["model"]["sensitivity"] = fastmri_unet(SIZES["sens_chans"], depth=SIZES["sens_pools"])
+    # fastMRI's sensitivity network; with the quickstart's CG-SENSE start it has to start at the ACS
+    # maps (as in configs/varnet.yaml): residual, the output conv's scale small. Same weights.
+    config["model"]["sensitivity"] = {**fastmri_unet(SIZES["sens_chans"], depth=SIZES["sens_pools"]),
+                                      "residual": True, "kernel_initializer": SENSITIVITY_INITIALIZER}
     model = networks.build(config)
     step = train_step(model, keras.optimizers.Adam(LEARNING_RATE))
     ds = data.build_dataset(f"{root}/train", mask={"type": "random", **TRAIN_MASK}, batch_size=BATCH,
