@@ -34,7 +34,8 @@ import time
 import numpy as np
 
 from benchmarks._timing import row, time_candidates, write_results
-from benchmarks.quality import BATCH, EVAL, TRAIN_MASK, _finish, make_eval_set, score
+from benchmarks.quality import (BATCH, EVAL, GENERALIZATION, TRAIN_MASK, _finish, _generalization_baselines,
+                                make_eval_set, score)
 
 LEARNING_RATE = 1e-3
 SETTINGS = {"real": "varnet_quickstart", "complex": "varnet_complex_quickstart"}
@@ -57,7 +58,13 @@ def cpu():
     return {"model": model, "avx512": sorted(f for f in flags if f.startswith("avx512"))}
 
 
-def _worker(setting, root, eval_path, seconds, seed, out):
+def _worker(setting, root, eval_path, seconds, seed, out, steps_file=None):
+    """Train ``setting`` for ``seconds`` after its first step and reconstruct the evaluation sets.
+
+    With ``steps_file``, the complex worker writes its step count there when its budget ends; the
+    real worker keeps its weights after every step and, once that count is there, reconstructs again
+    with the weights after as many steps (equal parameters and steps, to ``out`` + ``.steps.npz``).
+    """
     import keras
 
     from benchmarks._timing import set_tf_threads, train_step
@@ -82,14 +89,32 @@ def _worker(setting, root, eval_path, seconds, seed, out):
     inputs, target = next(iterator)
     losses, durations = [float(step(inputs, target))], []  # the first step traces the graph: not in the budget
     first_step_seconds, start = time.perf_counter() - begin, time.perf_counter()
+    keep = steps_file and setting == "real"
+    history = [model.get_weights()] if keep else []
     while time.perf_counter() - start < seconds:
         inputs, target = next(iterator)
         begin = time.perf_counter()
         losses.append(float(step(inputs, target)))
         durations.append(time.perf_counter() - begin)
-    summary = _finish(predict, eval_path, out, len(losses), time.perf_counter() - start, losses, model.count_params())
+        if keep:
+            history.append(model.get_weights())
+    train_seconds = time.perf_counter() - start
+    if steps_file and not keep:
+        with open(steps_file + ".part", "w") as handle:
+            handle.write(str(len(losses)))
+        os.replace(steps_file + ".part", steps_file)
+    summary = _finish(predict, eval_path, out, len(losses), train_seconds, losses, model.count_params())
     summary["median_step_seconds"] = statistics.median(durations[5:] or durations)
     summary["first_step_seconds"] = first_step_seconds
+    summary["losses"] = losses
+    if keep:
+        while not os.path.exists(steps_file):
+            time.sleep(5)
+        with open(steps_file) as handle:
+            equal_steps = min(int(handle.read()), len(history))
+        model.set_weights(history[equal_steps - 1])
+        summary["equal_steps"] = _finish(predict, eval_path, out + ".steps.npz", equal_steps, None,
+                                         losses[:equal_steps], model.count_params())
     return summary
 
 
@@ -125,6 +150,23 @@ def norm_speed(repeats=10):
     return results
 
 
+def _cg_sense(eval_path):
+    """CG-SENSE (``mrinets.ops.cg_sense`` defaults; both VarNets start from it) on every evaluation set."""
+    import tensorflow as tf
+
+    from mrinets import ops
+
+    sets = np.load(eval_path)
+    out = _generalization_baselines(eval_path)["cg_sense"]
+    for name in EVAL:
+        kspace, mask, low = sets[f"{name}/kspace"], sets[f"{name}/mask"], sets[f"{name}/low"]
+        out[name] = np.concatenate([ops.cg_sense(tf.constant(kspace[i:i + BATCH]),
+                                                 tf.constant(mask[i:i + BATCH, None, None, :]),
+                                                 num_low_frequencies=tf.constant(low[i:i + BATCH])).numpy()
+                                    for i in range(0, len(kspace), BATCH)])
+    return out
+
+
 def run(minutes, seeds, quick=False):
     from mrinets import data
 
@@ -137,29 +179,43 @@ def run(minutes, seeds, quick=False):
         env = {**os.environ, "MRINETS_BENCH_THREADS": "1"}
         workers = {}
         for seed in seeds:
-            for setting in SETTINGS:
+            for setting in ("complex", "real"):  # the real worker waits for the complex one's step count
                 out = os.path.join(folder, f"{setting}-{seed}.npz")
                 command = [sys.executable, "-m", "benchmarks.complex_vs_real", "--worker", setting, "--root", root,
-                           "--eval", eval_path, "--seconds", str(minutes * 60), "--seed", str(seed), "--out", out]
+                           "--eval", eval_path, "--seconds", str(minutes * 60), "--seed", str(seed), "--out", out,
+                           "--steps-file", os.path.join(folder, f"steps-{seed}")]
                 workers[setting, seed] = (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                            text=True, env=env), out)
         for (setting, seed), (process, out) in workers.items():
             stdout, stderr = process.communicate()
             if process.returncode != 0:
+                for other, _ in workers.values():
+                    other.kill()
                 raise RuntimeError(f"{setting} worker (seed {seed}) failed:\n{stderr[-3000:]}")
             result = json.loads(stdout.strip().splitlines()[-1])
             predictions = np.load(out)
-            result["metrics"] = score(eval_path, {name: predictions[name] for name in EVAL})
+            result["metrics"] = score(eval_path, {name: predictions[name] for name in predictions.files})
+            if "equal_steps" in result:
+                predictions = np.load(out + ".steps.npz")
+                result["equal_steps"]["metrics"] = score(eval_path, {n: predictions[n] for n in predictions.files})
             runs.setdefault(setting, {})[str(seed)] = result
         sets = np.load(eval_path)
-        zero_filled = score(eval_path, {name: sets[f"{name}/zero_filled"] for name in EVAL})
+        zero_filled = {**{name: sets[f"{name}/zero_filled"] for name in EVAL},
+                       **_generalization_baselines(eval_path)["zero_filled"]}
+        baselines = {"zero_filled": {"metrics": score(eval_path, zero_filled)},
+                     "cg_sense": {"metrics": score(eval_path, _cg_sense(eval_path))}}
     return {"minutes_per_model": minutes, "seeds": list(seeds), "quick": quick, "cpu": cpu(), "threads": 1,
             "schedule": "every (setting, seed) trains at the same time, 1 thread each; the budget starts after "
-                        "the first step (graph tracing, in first_step_seconds)",
+                        "the first step (graph tracing, in first_step_seconds); equal steps: the real model's "
+                        "weights after as many steps as the complex one made in the budget",
             "recipe": {"loss": "L1", "optimizer": f"Adam({LEARNING_RATE})", "batch_size": BATCH,
-                       "train_mask": {"type": "random", **TRAIN_MASK}, "configs": SETTINGS},
-            "eval": {name: {"center_fraction": f, "acceleration": a} for name, (f, a) in EVAL.items()},
-            "runs": runs, "zero_filled": {"metrics": zero_filled}, "norms": norms}
+                       "train_mask": {"type": "random", **TRAIN_MASK}, "configs": SETTINGS,
+                       "train_data": "built-in MNI152 training split"},
+            "eval": {**{name: {"center_fraction": f, "acceleration": a, "data": "built-in MNI152 validation split"}
+                        for name, (f, a) in EVAL.items()},
+                     **{name: {"acceleration": a, "data": "generalization set (real anatomy, never trained on)"}
+                        for name, a in GENERALIZATION.items()}},
+            "runs": runs, **baselines, "norms": norms}
 
 
 def _mean(results, setting, name, metric):
@@ -201,9 +257,11 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--steps-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(_worker(args.worker, args.root, args.eval, args.seconds, args.seed, args.out)))
+        print(json.dumps(_worker(args.worker, args.root, args.eval, args.seconds, args.seed, args.out,
+                                 args.steps_file)))
         return
     if args.norms_only:
         print(json.dumps({"cpu": cpu(), "norms": norm_speed()}, indent=2))
