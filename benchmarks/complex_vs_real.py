@@ -173,10 +173,10 @@ def _cg_sense(eval_path):
     return out
 
 
-def run(minutes, seeds, quick=False):
+def run(minutes, seeds, quick=False, norms=None):
     from mrinets import data
 
-    norms = norm_speed(3 if quick else 10)
+    norms = norms or norm_speed(3 if quick else 10)
     root = data.prepare_builtin(progress=False)
     runs = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -192,6 +192,11 @@ def run(minutes, seeds, quick=False):
                            "--steps-file", os.path.join(folder, f"steps-{seed}")]
                 workers[setting, seed] = (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                            text=True, env=env), out)
+        sets = np.load(eval_path)  # the baselines while the workers train
+        zero_filled = {**{name: sets[f"{name}/zero_filled"] for name in EVAL},
+                       **_generalization_baselines(eval_path)["zero_filled"]}
+        baselines = {"zero_filled": {"metrics": score(eval_path, zero_filled)},
+                     "cg_sense": {"metrics": score(eval_path, _cg_sense(eval_path))}}
         for (setting, seed), (process, out) in workers.items():
             stdout, stderr = process.communicate()
             if process.returncode != 0:
@@ -205,11 +210,6 @@ def run(minutes, seeds, quick=False):
                 predictions = np.load(out + ".steps.npz")
                 result["equal_steps"]["metrics"] = score(eval_path, {n: predictions[n] for n in predictions.files})
             runs.setdefault(setting, {})[str(seed)] = result
-        sets = np.load(eval_path)
-        zero_filled = {**{name: sets[f"{name}/zero_filled"] for name in EVAL},
-                       **_generalization_baselines(eval_path)["zero_filled"]}
-        baselines = {"zero_filled": {"metrics": score(eval_path, zero_filled)},
-                     "cg_sense": {"metrics": score(eval_path, _cg_sense(eval_path))}}
     return {"minutes_per_model": minutes, "seeds": list(seeds), "quick": quick, "cpu": cpu(), "threads": 1,
             "schedule": "every (setting, seed) trains at the same time, 1 thread each; the budget starts after "
                         "the first step (graph tracing, in first_step_seconds); equal steps: the real model's "
@@ -270,6 +270,8 @@ def main(argv=None):
     parser.add_argument("--minutes", type=float, default=8.0, help="training wall-clock time per model and seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default %(default)s)")
     parser.add_argument("--norms-only", action="store_true", help="only the normalization timing")
+    parser.add_argument("--norms-from", metavar="JSON", help="take the normalization timing from an earlier "
+                        "--norms-only output instead of measuring it")
     parser.add_argument("--table", metavar="JSON", help="rebuild the table of a results file (rewrites it)")
     parser.add_argument("--worker", choices=sorted(SETTINGS), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
@@ -297,7 +299,11 @@ def main(argv=None):
         print(json.dumps({"cpu": cpu(), "norms": norm_speed()}, indent=2))
         return
     minutes, seeds = (0.5, args.seeds[:1]) if args.quick else (args.minutes, args.seeds)
-    results = run(minutes, seeds, args.quick)
+    norms = None
+    if args.norms_from:
+        with open(args.norms_from) as handle:
+            norms = json.load(handle)["norms"]
+    results = run(minutes, seeds, args.quick, norms)
     write_results("complex_vs_real", results, quick=args.quick)  # the figures first, whatever the table does
     table = rows(results)
     path = write_results("complex_vs_real", results, table, quick=args.quick)
