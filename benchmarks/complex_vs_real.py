@@ -5,7 +5,7 @@ Two VarNets that differ only in their regularizer U-Nets, both from shipped conf
 * ``real``: ``configs/varnet_quickstart.yaml``, fastMRI's real NormUnet on the stacked (re, im)
   channels, channels [12, 24, 48], 393,714 parameters;
 * ``complex``: ``configs/varnet_complex_quickstart.yaml``, a complex U-Net on the complex image
-  (complex convs, complex instance norm, cardioid), channels [8, 17, 34], 389,706 parameters.
+  (complex convs, complex instance norm, cardioid), channels [8, 17, 34], 389,712 parameters.
 
 Both start at CG-SENSE with each cascade's regularizer term scaled from zero (``start: cg_sense``,
 ``regularizer_scale: 0``), so both beat zero-filled from the first step. Every (setting, seed)
