@@ -72,7 +72,7 @@ def table(folder):
         threads = results.get("threads", m.get("threads", "?"))
         machines[name] = (f"{m['date'][:10]}, {m['cpus']} CPUs ({m['processor']}), {threads} threads per framework"
                           f"{', GPU ' + ', '.join(m['gpus']) if m['gpus'] else ''}, TensorFlow {m['tensorflow']}"
-                          f"{', torch ' + m['torch'] if 'torch' in m else ''}{_cpu(results.get('cpu'))}")
+                          f"{', torch ' + m['torch'] if 'torch' in m else ''}{_cpu(results.get('cpu') or m.get('cpu'))}")
         lines += [f"## {name}: {COMPARISONS[name][1]}", "", f"{machines[name]}. `{name}.json`", "",
                   "| comparison | result | goal | met |", "|---|---|---|---|"]
         lines += [f"| {r['comparison']} | {r['result']} | {r['goal']} | {_mark(r['pass'])} |"

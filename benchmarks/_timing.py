@@ -81,15 +81,17 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _cpu_model():
-    """The CPU model and whether it has AVX-512 (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+def cpu():
+    """``{"model", "avx512", "load_average"}``: the CPU model, whether it has AVX-512 and the load average now
+    (Linux ``/proc/cpuinfo``; model "unknown" elsewhere). Every result file records it next to its figures."""
     try:
         with open("/proc/cpuinfo") as handle:
             text = handle.read()
     except OSError:
-        return {}
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
-    return {"cpu_model": model, "avx512": " avx512f" in text}
+        text = ""
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                 "unknown")
+    return {"model": model, "avx512": " avx512f" in text, "load_average": list(os.getloadavg())}
 
 
 def machine():
@@ -103,7 +105,7 @@ def machine():
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
         "tensorflow": tf.__version__,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **_cpu_model(),
+        "cpu": cpu(),
     }
     try:
         import torch

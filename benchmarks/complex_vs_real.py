@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-from benchmarks._timing import row, time_candidates, write_results
+from benchmarks._timing import cpu, row, time_candidates, write_results
 from benchmarks.quality import (BATCH, EVAL, GENERALIZATION, TRAIN_MASK, _finish, _generalization_baselines,
                                 make_eval_set, score)
 
@@ -47,21 +47,6 @@ LEARNING_RATE = 1e-3
 SETTINGS = {"real": "varnet_quickstart", "complex": "varnet_complex_quickstart"}
 NORM_SHAPE = (4, 96, 96)  # batch, height, width of the normalization timing
 NORM_CHANNELS = (8, 34)   # complex channels (the real norm gets twice as many)
-
-
-def cpu():
-    """The CPU model and its AVX-512 flags (from /proc/cpuinfo)."""
-    model, flags = "unknown", set()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name") and model == "unknown":
-                    model = line.split(":", 1)[1].strip()
-                if line.startswith("flags") and not flags:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return {"model": model, "avx512": sorted(f for f in flags if f.startswith("avx512"))}
 
 
 def _worker(setting, root, eval_path, seconds, seed, out, steps_file=None):

@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from benchmarks._timing import THREADS, row, set_tf_threads, set_torch_threads, time_candidates, write_results
+from benchmarks._timing import THREADS, cpu, row, set_tf_threads, set_torch_threads, time_candidates, write_results
 
 CASES = {
     # name: (grid shape, trajectory factory arguments)
@@ -150,14 +150,6 @@ def run_case(grid_shape, points, rng, repeats):
             candidates[f"torchkbnufft_{op}"] = lambda f=peer[op]: f(x)
         seconds.update(time_candidates(candidates, repeats=repeats, warmup=1, reduce=min))
     return {"accuracy_vs_finufft": accuracy, "ladder": ladder, "equal_accuracy": chosen, "seconds": seconds}
-
-
-def cpu():
-    """CPU model, whether it has AVX-512, and the load average when the run started (Linux)."""
-    with open("/proc/cpuinfo") as handle:
-        info = handle.read()
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    return {"model": model, "avx512": "avx512f" in info, "load_average": list(os.getloadavg())}
 
 
 def run(quick=False, done=None):
