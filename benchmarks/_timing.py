@@ -126,6 +126,12 @@ def results_folder(quick=False):
     return os.path.join(RESULTS, "quick") if quick else RESULTS
 
 
+def print_rows(rows):
+    """Print each table row as ``comparison: result (goal ...)``."""
+    for line in rows:
+        print(f"{line['comparison']}: {line['result']} (goal {line['goal'] or '-'})")
+
+
 def write_results(name, results, rows=(), quick=False):
     """Write ``<results_folder(quick)>/<name>.json`` atomically (with the machine and the table
     ``rows``) and return its path."""

@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-from benchmarks._timing import cpu, row, time_candidates, write_results
+from benchmarks._timing import cpu, print_rows, row, time_candidates, write_results
 from benchmarks.quality import (BATCH, EVAL, GENERALIZATION, TRAIN_MASK, _finish, _generalization_baselines,
                                 make_eval_set, score)
 
@@ -277,8 +277,7 @@ def main(argv=None):
         with open(args.table + ".tmp", "w") as handle:
             json.dump(results, handle, indent=2)
         os.replace(args.table + ".tmp", args.table)
-        for line in table:
-            print(f"{line['comparison']}: {line['result']} (goal {line['goal'] or '-'})")
+        print_rows(table)
         return
     if args.norms_only:
         print(json.dumps({"cpu": cpu(), "norms": norm_speed()}, indent=2))
@@ -292,8 +291,7 @@ def main(argv=None):
     write_results("complex_vs_real", results, quick=args.quick)  # the figures first, whatever the table does
     table = rows(results)
     path = write_results("complex_vs_real", results, table, quick=args.quick)
-    for line in table:
-        print(f"{line['comparison']}: {line['result']} (goal {line['goal'] or '-'})")
+    print_rows(table)
     print(f"wrote {path}")
 
 

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from benchmarks._timing import THREADS, current_rss_mb, peak_rss_mb, row, write_results
+from benchmarks._timing import THREADS, current_rss_mb, peak_rss_mb, print_rows, row, write_results
 
 MODELS = {
     # name: (full size, batch, timed steps per worker)
@@ -257,8 +257,7 @@ def main(argv=None):
                                                   args.baseline and os.path.abspath(args.baseline)) for model in models}}
     table = rows(results)
     path = write_results("vs_fastmri", results, table, quick=args.quick)
-    for line in table:
-        print(f"{line['comparison']}: {line['result']} (goal {line['goal']})")
+    print_rows(table)
     print(f"wrote {path}")
 
 

@@ -80,3 +80,9 @@ def pool(x, size, strides, padding, mode):
         else:
             y[(slice(None),) + position] = patch[:, mask > 0].mean(axis=1)
     return y
+
+
+def ellipse_with_spot(size):
+    """A test object `(size, size)` float64 on [-1, 1]^2: an ellipse of 1 with a brighter (1.5) disk inside."""
+    y, x = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
+    return ((x / 0.7) ** 2 + (y / 0.85) ** 2 < 1) * (1.0 + 0.5 * ((x - 0.2) ** 2 + y**2 < 0.1))

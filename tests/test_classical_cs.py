@@ -9,6 +9,7 @@ from mrinets.data import masks
 from mrinets.data.simulate import simulate_multicoil
 from mrinets.ops import cs
 from mrinets.ops.fft import fftn_np, ifftn_np
+from tests.reference import ellipse_with_spot
 
 
 def crandn(rng, *shape):
@@ -61,8 +62,7 @@ def test_tv_prox_matches_scikit_image(rng):
 
 @pytest.fixture(scope="module")
 def undersampled():
-    y, x = np.meshgrid(np.linspace(-1, 1, 128), np.linspace(-1, 1, 128), indexing="ij")
-    phantom = ((x / 0.7) ** 2 + (y / 0.85) ** 2 < 1) * (1.0 + 0.5 * ((x - 0.2) ** 2 + y**2 < 0.1))
+    phantom = ellipse_with_spot(128)
     sim = simulate_multicoil(phantom[None], (64, 64), num_coils=4, snr=30, rng=np.random.default_rng(0))
     mask, num_low = masks.RandomMask([0.12], [4])((4, 64, 64), seed=3)
     mask = mask.reshape(1, 1, 1, 64)

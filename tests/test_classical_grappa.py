@@ -7,6 +7,7 @@ import tensorflow as tf
 from mrinets import metrics, ops
 from mrinets.data import masks
 from mrinets.ops.fft import fftn_np, ifftn_np
+from tests.reference import ellipse_with_spot
 
 READOUT, LINES, COILS, BANDWIDTH = 32, 96, 12, 5
 
@@ -64,8 +65,7 @@ def test_batches_with_different_masks(exact_kspace):
 def test_beats_zero_filled_on_a_noisy_simulation():
     from mrinets.data.simulate import simulate_multicoil
 
-    y, x = np.meshgrid(np.linspace(-1, 1, 160), np.linspace(-1, 1, 160), indexing="ij")
-    phantom = ((x / 0.7) ** 2 + (y / 0.85) ** 2 < 1) * (1.0 + 0.5 * ((x - 0.2) ** 2 + y**2 < 0.1))
+    phantom = ellipse_with_spot(160)
     sim = simulate_multicoil(phantom[None], (80, 80), num_coils=8, snr=60, rng=np.random.default_rng(0))
     mask, num_low = masks.EquispacedFractionMask([0.16], [2])((8, 80, 80), seed=0)
     mask = mask.reshape(1, 1, 1, 80)
