@@ -10,11 +10,12 @@ Two VarNets that differ only in their regularizer U-Nets, both from shipped conf
 Both start at CG-SENSE with each cascade's regularizer term scaled from zero (``start: cg_sense``,
 ``regularizer_scale: 0``), so both beat zero-filled from the first step. Every (setting, seed)
 trains at the same time (one thread each, so machine load hits all alike) for ``--minutes`` of
-wall-clock time counted after the first step (graph tracing, reported apart), on the built-in
-MNI152 training split with one recipe: L1 loss, Adam 1e-3, batch 4, random line masks (centre
-fractions 0.08/0.04 at 4x/8x), the seed fixing weights, shuffling and masks. Two comparisons at
-equal parameters: *equal time* (each model's weights when the budget ends) and *equal steps* (the
-real model's weights after as many steps as the complex one made in the budget). All models
+wall-clock time counted after the first step (graph tracing, reported apart), on the quickstart's
+training data (``mni152_random``: domain-randomized MNI152 slices, 320 columns) with one recipe:
+L1 loss, Adam 1e-3, batch 4, random line masks (centre fractions 0.08/0.04 at 4x/8x), the seed
+fixing weights, shuffling and masks. Two comparisons at equal parameters: *equal time* (each
+model's weights when the budget ends) and *equal steps* (the faster model's weights after as many
+steps as the slower one made in the budget; the slower one's final weights). All models
 reconstruct the same validation slices with the same masks (``benchmarks.quality``'s evaluation
 set: built-in validation split at 4x and 8x, and the generalization set, real anatomy never
 trained on, when ``mrinets[generalization]`` is installed), scored with ``mrinets.metrics`` next
@@ -52,9 +53,10 @@ NORM_CHANNELS = (8, 34)   # complex channels (the real norm gets twice as many)
 def _worker(setting, root, eval_path, seconds, seed, out, steps_file=None):
     """Train ``setting`` for ``seconds`` after its first step and reconstruct the evaluation sets.
 
-    With ``steps_file``, the complex worker writes its step count there when its budget ends; the
-    real worker keeps its weights after every step and, once that count is there, reconstructs again
-    with the weights after as many steps (equal parameters and steps, to ``out`` + ``.steps.npz``).
+    With ``steps_file``, the worker keeps its weights after every step, writes its step count to
+    ``steps_file.SETTING`` when its budget ends and waits for the other setting's; if it made more
+    steps, it reconstructs again with the weights after as many steps as the other made (equal
+    parameters and steps, to ``out`` + ``.steps.npz``).
     """
     import keras
 
@@ -80,7 +82,7 @@ def _worker(setting, root, eval_path, seconds, seed, out, steps_file=None):
     inputs, target = next(iterator)
     losses, durations = [float(step(inputs, target))], []  # the first step traces the graph: not in the budget
     first_step_seconds, start = time.perf_counter() - begin, time.perf_counter()
-    keep = steps_file and setting == "real"
+    keep = bool(steps_file)
     history = [model.get_weights()] if keep else []
     while time.perf_counter() - start < seconds:
         inputs, target = next(iterator)
@@ -90,22 +92,25 @@ def _worker(setting, root, eval_path, seconds, seed, out, steps_file=None):
         if keep:
             history.append(model.get_weights())
     train_seconds = time.perf_counter() - start
-    if steps_file and not keep:
-        with open(steps_file + ".part", "w") as handle:
+    if keep:
+        mine = f"{steps_file}.{setting}"
+        with open(mine + ".part", "w") as handle:
             handle.write(str(len(losses)))
-        os.replace(steps_file + ".part", steps_file)
+        os.replace(mine + ".part", mine)
     summary = _finish(predict, eval_path, out, len(losses), train_seconds, losses, model.count_params())
     summary["median_step_seconds"] = statistics.median(durations[5:] or durations)
     summary["first_step_seconds"] = first_step_seconds
     summary["losses"] = losses
     if keep:
-        while not os.path.exists(steps_file):
+        other = f"{steps_file}.{next(s for s in SETTINGS if s != setting)}"
+        while not os.path.exists(other):
             time.sleep(5)
-        with open(steps_file) as handle:
-            equal_steps = min(int(handle.read()), len(history))
-        model.set_weights(history[equal_steps - 1])
-        summary["equal_steps"] = _finish(predict, eval_path, out + ".steps.npz", equal_steps, None,
-                                         losses[:equal_steps], model.count_params())
+        with open(other) as handle:
+            equal_steps = int(handle.read())
+        if equal_steps < len(history):
+            model.set_weights(history[equal_steps - 1])
+            summary["equal_steps"] = _finish(predict, eval_path, out + ".steps.npz", equal_steps, None,
+                                             losses[:equal_steps], model.count_params())
     return summary
 
 
@@ -160,9 +165,10 @@ def _cg_sense(eval_path):
 
 def run(minutes, seeds, quick=False, norms=None):
     from mrinets import data
+    from mrinets.data.augment import prepare_randomized
 
     norms = norms or norm_speed(3 if quick else 10)
-    root = data.prepare_builtin(progress=False)
+    root, train_root = data.prepare_builtin(progress=False), prepare_randomized(progress=False)
     runs = {}
     with tempfile.TemporaryDirectory() as folder:
         eval_path = os.path.join(folder, "eval.npz")
@@ -170,9 +176,9 @@ def run(minutes, seeds, quick=False, norms=None):
         env = {**os.environ, "MRINETS_BENCH_THREADS": "1"}
         workers = {}
         for seed in seeds:
-            for setting in ("complex", "real"):  # the real worker waits for the complex one's step count
+            for setting in SETTINGS:  # each worker waits for the other's step count
                 out = os.path.join(folder, f"{setting}-{seed}.npz")
-                command = [sys.executable, "-m", "benchmarks.complex_vs_real", "--worker", setting, "--root", root,
+                command = [sys.executable, "-m", "benchmarks.complex_vs_real", "--worker", setting, "--root", train_root,
                            "--eval", eval_path, "--seconds", str(minutes * 60), "--seed", str(seed), "--out", out,
                            "--steps-file", os.path.join(folder, f"steps-{seed}")]
                 workers[setting, seed] = (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -197,11 +203,11 @@ def run(minutes, seeds, quick=False, norms=None):
             runs.setdefault(setting, {})[str(seed)] = result
     return {"minutes_per_model": minutes, "seeds": list(seeds), "quick": quick, "cpu": cpu(), "threads": 1,
             "schedule": "every (setting, seed) trains at the same time, 1 thread each; the budget starts after "
-                        "the first step (graph tracing, in first_step_seconds); equal steps: the real model's "
-                        "weights after as many steps as the complex one made in the budget",
+                        "the first step (graph tracing, in first_step_seconds); equal steps: the faster model's "
+                        "weights after as many steps as the slower one made in the budget",
             "recipe": {"loss": "L1", "optimizer": f"Adam({LEARNING_RATE})", "batch_size": BATCH,
                        "train_mask": {"type": "random", **TRAIN_MASK}, "configs": SETTINGS,
-                       "train_data": "built-in MNI152 training split"},
+                       "train_data": "mni152_random training split (the quickstart's)"},
             "eval": {**{name: {"center_fraction": f, "acceleration": a, "data": "built-in MNI152 validation split"}
                         for name, (f, a) in EVAL.items()},
                      **{name: {"acceleration": a, "data": "generalization set (real anatomy, never trained on)"}
@@ -218,16 +224,17 @@ def rows(results):
     table = []
     real, complex_ = results["runs"]["real"], results["runs"]["complex"]
     names = [name for name in (*EVAL, *GENERALIZATION) if name in results["zero_filled"]["metrics"]]
-    comparisons = {"equal time": lambda seed: real[seed]["metrics"],
-                   "equal steps": lambda seed: real[seed]["equal_steps"]["metrics"]}
+    at_equal_steps = lambda run: run.get("equal_steps", run)["metrics"]  # noqa: E731
+    comparisons = {"equal time": (lambda seed: complex_[seed]["metrics"], lambda seed: real[seed]["metrics"]),
+                   "equal steps": (lambda seed: at_equal_steps(complex_[seed]), lambda seed: at_equal_steps(real[seed]))}
     for name in names:
         data = results["eval"][name]["data"]
-        for comparison, real_metrics in comparisons.items():
+        for comparison, (complex_metrics, real_metrics) in comparisons.items():
             means = {key: {metric: float(np.mean([m[name][metric] for m in values]))
                            for metric in ("psnr", "ssim", "nmse")}
-                     for key, values in (("complex", [complex_[s]["metrics"] for s in complex_]),
+                     for key, values in (("complex", [complex_metrics(s) for s in complex_]),
                                          ("real", [real_metrics(s) for s in real]))}
-            per_seed = "; ".join(f"seed {s}: {complex_[s]['metrics'][name]['psnr']:.2f} vs "
+            per_seed = "; ".join(f"seed {s}: {complex_metrics(s)[name]['psnr']:.2f} vs "
                                  f"{real_metrics(s)[name]['psnr']:.2f}" for s in real)
             c, r = means["complex"], means["real"]
             table.append(row(f"VarNet complex vs real regularizers at {comparison} and equal parameters, {name} "

@@ -135,3 +135,41 @@ def test_a_run_stops_on_time_with_its_schedule_scaled_and_resume_keeps_it(tmp_pa
     np.testing.assert_allclose(current_lr(second.optimizer), 1e-3 * 0.1, rtol=1e-4)
     records = json.loads((run / "metrics.json").read_text())["evaluations"]
     assert [r["step"] for r in records] == [21, 24]
+
+
+def test_a_run_that_speeds_up_plans_again_at_its_validations_and_still_ends_on_time(tmp_path):
+    from mrinets.train.optimization import current_lr
+    from mrinets.train.schema import load_config
+    from mrinets.train.strategy import make_strategy
+
+    config = TINY.replace("CACHE", str(tmp_path / "cache")).replace("time_limit: 0.5", "time_limit: 2").replace(
+        "eval_every: 0", "eval_every: 25")
+    cfg = load_config(config)
+    clock, lines = FakeClock(), []
+    trainer_class = _trainer_class(clock)
+
+    class SpeedsUp(trainer_class):
+        """1 s per step up to step 30, then 0.25 s (the fake clock advances 1 s in the parent)."""
+
+        def _make_train_step(self, tf, jit_compile):
+            step = super()._make_train_step(tf, jit_compile)
+
+            def faster(inputs, target):
+                if self.state["step"] >= 30:
+                    clock.now -= 0.75
+                return step(inputs, target)
+
+            return faster
+
+    trainer = SpeedsUp(cfg, str(tmp_path / "run"), make_strategy("one_device"), log=lines.append, clock=clock)
+    assert trainer.run() == 0
+    first = next(line for line in lines if line.startswith("time limit 2 min:"))
+    assert "-> 103 steps" in first  # 114 s usable; at 1 s per step and 2 s per 25 steps of validation
+    replans = [line for line in lines if line.startswith("planned again at step")]
+    # At step 50 the rate since the plan (validations excluded) is 29 steps in 14 s; at 75 it is 4/s.
+    assert [line.split(":")[0] for line in replans] == ["planned again at step 50", "planned again at step 75"]
+    plan = json.loads((tmp_path / "run" / "time_budget.json").read_text())
+    assert plan["planned_at_step"] == 75 and plan["steps_per_s"] == pytest.approx(4.0)
+    assert trainer.state["step"] == plan["planned_steps"] > 250
+    assert clock.now <= 120.0  # ended within the limit, the final validation included
+    np.testing.assert_allclose(current_lr(trainer.optimizer), 1e-3 * 0.1, rtol=1e-4)  # the schedule decayed fully

@@ -284,9 +284,12 @@ class Trainer:
         started = self.clock()
         if self.chief:
             self.evaluate(train_loss)
-        plan = self.budget.fit(step, self.clock() - started)
+        self._take_plan(self.budget.fit(step, self.clock() - started))
+
+    def _take_plan(self, plan, again=False):
         self.set_total_steps(plan["planned_steps"])
-        self.log(time_budget.describe(plan))
+        self.log(("planned again at step " + str(plan["planned_at_step"]) + ": " if again else "")
+                 + time_budget.describe(plan))
         if self.chief:
             checkpoint.atomic_write_text(os.path.join(self.run_dir, "time_budget.json"), json.dumps(plan, indent=2))
 
@@ -373,9 +376,14 @@ class Trainer:
                     tick, tick_step = now, step
                 done = step >= self.total_steps
                 if done or (eval_every and step % eval_every == 0):
+                    eval_started = self.clock()
                     if self.chief:
                         self.evaluate(since_eval / max(since_eval_n, 1))
                         last_eval_step = step
+                    if self.budget is not None and not done:
+                        plan = self.budget.refit(step, eval_started, self.clock() - eval_started)
+                        if plan is not None:
+                            self._take_plan(plan, again=True)
                     since_eval, since_eval_n = 0.0, 0
                     tick, tick_step = time.time(), step
                 if done or self.stop_signal or (ckpt_every and step % ckpt_every == 0) or (
