@@ -1,6 +1,6 @@
 """Complex normalization and cardioid on their fast paths: values and gradients vs NumPy/SciPy.
 
-Complex normalization whitens with per-channel elementwise 2x2 maps and a hand-written backward pass;
+Complex normalization whitens with block-diagonal matmuls and a hand-written backward pass;
 cardioid on the channels-last stacked form runs as complex elementwise ops with a hand-written
 gradient. Both are checked against a NumPy reference (SciPy's matrix square root for the 2x2
 whitening) and against central differences of that reference, not of the code under test.

@@ -15,25 +15,34 @@ import tensorflow as tf
 from mrinets.layers._base import ComplexLayer, invalid_argument
 
 
-def _swap(pairs):
-    """``(..., 2)`` (re, im) pairs -> (im, re)."""
-    return tf.reverse(pairs, [-1])
+def _pairs(flat):
+    """``(L, 1, 2C)`` statistics of the stacked form -> ``(L, C, 2)`` (re, im) pairs."""
+    return tf.reshape(flat, [tf.shape(flat)[0], -1, 2])
 
 
-def _apply(maps, pairs, swapped):
-    """Per-channel ``T z`` of 2x2 maps ``T (L, C, 2, 2)`` on pairs ``(L, N, C, 2)``, elementwise.
+def _unpairs(pairs):
+    """Inverse of ``_pairs``."""
+    return tf.reshape(pairs, [tf.shape(pairs)[0], 1, -1])
 
-    ``(T z)_j = T_jj z_j + T_j(1-j) z_(1-j)``: two products with the pairs and their swap
-    (``_swap(pairs)``), O(C) per pixel where a block-diagonal matmul costs O(C^2).
+
+def _diagonal_blocks(gram):
+    """``(L, 2C, 2C)`` -> its ``(L, C, 2, 2)`` diagonal 2x2 blocks (channel c's rows and columns 2c, 2c+1)."""
+    shape = tf.shape(gram)
+    channels = shape[1] // 2
+    grid = tf.reshape(gram, [shape[0], channels, 2, channels, 2])
+    return tf.transpose(tf.linalg.diag_part(tf.transpose(grid, [0, 2, 4, 1, 3])), [0, 3, 1, 2])
+
+
+def _block_diagonal(blocks):
+    """``(L, C, 2, 2)`` per-channel maps ``T`` (column form) -> ``(L, 2C, 2C)`` block-diagonal ``M``.
+
+    Right-multiplying the stacked ``(..., 2C)`` form by ``M`` applies ``T_c`` to every channel c's
+    (re, im) pair: one matmul instead of a split, four products and an interleave.
     """
-    diagonal = tf.linalg.diag_part(maps)[:, None]
-    off_diagonal = tf.stack([maps[..., 0, 1], maps[..., 1, 0]], -1)[:, None]
-    return pairs * diagonal + swapped * off_diagonal
-
-
-def _symmetric(rr, ri, ii):
-    """Three ``(...)`` parts -> ``(..., 2, 2)`` symmetric matrices."""
-    return tf.stack([tf.stack([rr, ri], -1), tf.stack([ri, ii], -1)], -2)
+    shape = tf.shape(blocks)
+    eye = tf.eye(shape[1], dtype=blocks.dtype)
+    grid = tf.einsum("lcji,cd->lcidj", blocks, eye)
+    return tf.reshape(grid, [shape[0], 2 * shape[1], 2 * shape[1]])
 
 
 def inverse_sqrt(covariance):
@@ -45,7 +54,8 @@ def inverse_sqrt(covariance):
     vrr, vri, vii = covariance[..., 0, 0], covariance[..., 0, 1], covariance[..., 1, 1]
     s = tf.sqrt(vrr * vii - vri * vri)
     inverse = 1.0 / (s * tf.sqrt(vrr + vii + 2.0 * s))
-    return _symmetric((vii + s) * inverse, -vri * inverse, (vrr + s) * inverse)
+    wrr, wri, wii = (vii + s) * inverse, -vri * inverse, (vrr + s) * inverse
+    return tf.stack([tf.stack([wrr, wri], -1), tf.stack([wri, wii], -1)], -2)
 
 
 def whiten(x, gamma, epsilon, pooled=False):
@@ -59,17 +69,14 @@ def whiten(x, gamma, epsilon, pooled=False):
 
     Returns ``(y, mean, covariance)``: ``y`` like ``x``; ``mean (L, C or 1, 2)`` and
     ``covariance (L, C or 1, 2, 2)`` (without ``epsilon``), for moving averages only (no gradient).
-    Moments, mixing and the hand-written backward pass are elementwise products of the
-    ``(L, N, C, 2)`` pairs and their swap with per-channel coefficients: autodiff through a split
-    into (re, im) costs about twice the time, block-diagonal matmuls grow with C^2.
+    Moments, mixing and the hand-written backward pass are matmuls on the stacked form with the
+    block-diagonal 2x2 maps: autodiff through a split into (re, im) costs about twice the time.
     """
-    shape = tf.shape(x)
-    channels = shape[-1] // 2
     pool = (lambda t: tf.reduce_mean(t, 1, keepdims=True)) if pooled else (lambda t: t)
     eye = tf.eye(2, dtype=x.dtype)
 
     def spread(t):  # pooled statistics -> one copy per channel
-        return tf.broadcast_to(t, tf.concat([shape[:1], [channels], tf.shape(t)[2:]], 0))
+        return tf.broadcast_to(t, tf.concat([tf.shape(t)[:1], [tf.shape(x)[-1] // 2], tf.shape(t)[2:]], 0))
 
     def per_channel_maps(covariance, *scale):  # (L, C, 2, 2): gamma V^(-1/2)
         maps = inverse_sqrt(spread(covariance) + epsilon * eye)
@@ -77,33 +84,25 @@ def whiten(x, gamma, epsilon, pooled=False):
 
     @tf.custom_gradient
     def forward(x, *scale):
-        pairs = tf.reshape(x, [shape[0], shape[1], channels, 2])
-        count = tf.cast(shape[1], x.dtype) * (tf.cast(channels, x.dtype) if pooled else 1.0)
-        mean = pool(tf.reduce_mean(pairs, 1))
-        centred = pairs - spread(mean)[:, None]
-        swapped = _swap(centred)
-        squares, crossed = tf.reduce_mean(centred * centred, 1), tf.reduce_mean(centred * swapped, 1)
-        covariance = pool(_symmetric(squares[..., 0], crossed[..., 0], squares[..., 1]))
-        maps = per_channel_maps(covariance, *scale)
-        y = tf.reshape(_apply(maps, centred, swapped), shape)
+        count = tf.cast(tf.shape(x)[1], x.dtype) * (tf.cast(tf.shape(x)[-1] // 2, x.dtype) if pooled else 1.0)
+        mean = pool(_pairs(tf.reduce_mean(x, 1, keepdims=True)))
+        centred = x - _unpairs(spread(mean))
+        covariance = pool(_diagonal_blocks(tf.matmul(centred, centred, transpose_a=True)
+                                           / tf.cast(tf.shape(x)[1], x.dtype)))
+        mixing = _block_diagonal(per_channel_maps(covariance, *scale))
+        y = tf.matmul(centred, mixing)
 
         def gradient(dy, *unused):
-            dy = tf.reshape(dy, tf.shape(centred))
-            swapped = _swap(centred)
-            products, crossed = tf.reduce_sum(dy * centred, 1), tf.reduce_sum(dy * swapped, 1)
-            d_maps = tf.stack([tf.stack([products[..., 0], crossed[..., 0]], -1),
-                               tf.stack([crossed[..., 1], products[..., 1]], -1)], -2)  # sum dy_j z_i
+            d_maps = _diagonal_blocks(tf.matmul(dy, centred, transpose_a=True))
             with tf.GradientTape() as tape:  # through the small 2x2 maps only
                 tape.watch([covariance, *scale])
                 maps = per_channel_maps(covariance, *scale)
             d_covariance, *d_scale = tape.gradient(maps, [covariance, *scale], output_gradients=d_maps)
             d_covariance = spread((d_covariance + tf.linalg.matrix_transpose(d_covariance)) / count)
-            transposed = tf.linalg.matrix_transpose(maps)
-            mean_dy = tf.reduce_mean(dy, 1, keepdims=True)
-            mean_direct = pool(_apply(transposed, mean_dy, _swap(mean_dy))[:, 0])
-            dx = (_apply(transposed, dy, _swap(dy)) - spread(mean_direct)[:, None]
-                  + _apply(d_covariance, centred, swapped))
-            return (tf.reshape(dx, shape), *d_scale)
+            direct = tf.matmul(dy, mixing, transpose_b=True)
+            mean_direct = pool(_pairs(tf.matmul(tf.reduce_mean(dy, 1, keepdims=True), mixing, transpose_b=True)))
+            dx = direct + tf.matmul(centred, _block_diagonal(d_covariance)) - _unpairs(spread(mean_direct))
+            return (dx, *d_scale)
 
         return (y, mean, covariance), gradient
 
@@ -238,14 +237,15 @@ class ComplexNormalization(ComplexLayer):
         flat = tf.reshape(channels_last, [1 if self.statistics == "batch" else shape[0], -1, shape[-1]])
         gamma = None
         if self.scale:
-            gamma = _symmetric(*(tf.cast(g, self.variable_dtype) for g in self.gamma))
+            grr, gri, gii = (tf.cast(g, self.variable_dtype) for g in self.gamma)
+            gamma = tf.stack([tf.stack([grr, gri], -1), tf.stack([gri, gii], -1)], -2)
         if self.statistics == "batch" and not training:
-            covariance = _symmetric(*(tf.cast(v, self.variable_dtype) for v in self.moving_variance))
+            vrr, vri, vii = (tf.cast(v, self.variable_dtype) for v in self.moving_variance)
+            covariance = tf.stack([tf.stack([vrr, vri], -1), tf.stack([vri, vii], -1)], -2)
             maps = inverse_sqrt(covariance + self.epsilon * tf.eye(2, dtype=covariance.dtype))
             maps = maps if gamma is None else tf.matmul(gamma, maps)
-            mean = tf.stack([tf.cast(m, self.variable_dtype) for m in self.moving_mean], -1)
-            centred = tf.reshape(flat, [1, -1, shape[-1] // 2, 2]) - mean
-            y = tf.reshape(_apply(maps[None], centred, _swap(centred)), tf.shape(flat))
+            mean = tf.reshape(tf.stack([tf.cast(m, self.variable_dtype) for m in self.moving_mean], -1), [-1])
+            y = tf.matmul(flat - mean, _block_diagonal(maps[None]))
         else:
             y, mean, covariance = whiten(flat, gamma, self.epsilon, pooled=self.statistics == "layer")
             if self.statistics == "batch":
