@@ -26,6 +26,8 @@ COMPARISONS = {
     "data": ("benchmarks.data", "input pipeline vs training consumption"),
     "nufft": ("benchmarks.nufft", "NUFFT accuracy vs FINUFFT; type 1/2 and Toeplitz speed vs torchkbnufft, FINUFFT"),
     "complex_vs_real": ("benchmarks.complex_vs_real", "VarNet with complex vs real regularizers; complex norm speed"),
+    "classical": ("benchmarks.classical", "ESPIRiT vs sigpy, every baseline's quality at 4x/8x, L1-wavelet speed vs sigpy"),
+    "profile_step": ("benchmarks.profile_step", "where a VarNet train step goes, per instruction set, vs PyTorch per layer"),
 }
 
 
