@@ -25,6 +25,9 @@ another source tree (e.g. ``git archive main | tar -x -C /tmp/base``), for befor
 of a change measured in the same run.
 
     python -m benchmarks.vs_fastmri [--quick] [--isa native avx2] [--baseline PATH]
+
+Output: ``benchmarks/results/vs_fastmri.json``; with other ``--isa`` than ``native`` alone,
+``vs_fastmri_<isa>_....json`` (e.g. ``vs_fastmri_avx2_avx2-onednn.json``).
 """
 
 import argparse
@@ -256,7 +259,9 @@ def main(argv=None):
                "models": {model: compare(model, args.quick, args.rounds, args.size, isas,
                                                   args.baseline and os.path.abspath(args.baseline)) for model in models}}
     table = rows(results)
-    path = write_results("vs_fastmri", results, table, quick=args.quick)
+    # Other instruction sets than this machine's go to their own file (vs_fastmri_avx2.json, ...).
+    name = "_".join(["vs_fastmri"] + [isa for isa in isas if isa != "native"])
+    path = write_results(name, results, table, quick=args.quick)
     print_rows(table)
     print(f"wrote {path}")
 
