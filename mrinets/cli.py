@@ -254,8 +254,8 @@ def _quiet_tensorflow_import():
 
 def main(argv=None):
     # TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; on
-    # AVX2-only ones it runs Eigen's, whose conv gradients make a VarNet step about 2x slower there
-    # (benchmarks/vs_fastmri.py --isa avx2 avx2-onednn). An explicit TF_ENABLE_ONEDNN_OPTS wins.
+    # AVX2-only ones it runs Eigen's, whose conv gradients make fastMRI's VarNet step 1.5x slower there
+    # (8.4 vs 5.4 s: benchmarks/vs_fastmri.py --isa avx2 avx2-onednn). An explicit TF_ENABLE_ONEDNN_OPTS wins.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
