@@ -3,7 +3,7 @@
 Two VarNets that differ only in their regularizer U-Nets, both from shipped configs:
 
 * ``real``: ``configs/varnet_quickstart.yaml``, fastMRI's real NormUnet on the stacked (re, im)
-  channels, channels [12, 24, 48], 393,714 parameters;
+  channels, channels [12, 24, 48], 393,720 parameters;
 * ``complex``: ``configs/varnet_complex_quickstart.yaml``, a complex U-Net on the complex image
   (complex convs, complex instance norm, cardioid), channels [8, 17, 34], 389,712 parameters.
 
