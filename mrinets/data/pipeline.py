@@ -111,9 +111,7 @@ class _Loader:
         kspace = sample["kspace"]
         if sample["mask"] is not None:  # test/challenge file: already undersampled
             mask = sample["mask"].reshape((1, 1, -1) if sample["mask"].ndim == 1 else (1,) + sample["mask"].shape)
-            num_low = sample["attrs"].get("num_low_frequency")
-            if not isinstance(num_low, (int, np.integer)):
-                num_low = _center_lines(mask[0, mask.shape[1] // 2])  # a (kz, ky) mask of a 3D file: its centre row
+            num_low = _file_calibration_size(sample["mask"], sample["attrs"])
         elif self.mask_fn is not None:
             mask, num_low = self.mask_fn(kspace.shape, seed=int(seed))
             num_low = num_low[-1] if isinstance(num_low, (tuple, list)) else num_low  # a 2D block's width
@@ -153,6 +151,16 @@ def _center_lines(mask):
     right = np.argmin(np.append(mask[c:], False))
     left = np.argmin(np.append(mask[:c][::-1], False))
     return int(left + right)
+
+
+def _file_calibration_size(mask, attrs):
+    """An already undersampled file's calibration size: its ``num_low_frequency`` attribute, else the
+    centre run of its mask (``(ky,)``, or the centre kz row of a 3D file's ``(kz, ky)``)."""
+    num_low = attrs.get("num_low_frequency")
+    if isinstance(num_low, (int, np.integer)):
+        return int(num_low)
+    mask = np.asarray(mask)
+    return _center_lines(mask if mask.ndim == 1 else mask[mask.shape[0] // 2])
 
 
 def _crop(x, shape):

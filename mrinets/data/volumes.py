@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from mrinets.data.fastmri import VOLUME_LAYOUT, DataError, read_metadata
-from mrinets.data.pipeline import _build_mask, _center_lines, _crc, list_files
+from mrinets.data.pipeline import _build_mask, _crc, _file_calibration_size, list_files
 from mrinets.data.simulate import write_fastmri_h5
 from mrinets.ops.fft import ifftn_np
 
@@ -120,11 +120,9 @@ def _file_mask(meta, mask_fn):
     if not meta["has_mask"]:
         return mask_fn
     with h5py.File(meta["path"], "r") as f:
-        mask = np.asarray(f["mask"][()], np.float32).reshape((1, 1) + tuple(meta["kspace_shape"][1:]))
-    num_low = meta["attrs"].get("num_low_frequency")
-    if not isinstance(num_low, (int, np.integer)):
-        num_low = _center_lines(mask[0, 0, mask.shape[2] // 2])  # unused by 2D masks' calibration (ops.acs_region)
-    return lambda shape, seed: (mask, int(num_low))
+        mask = np.asarray(f["mask"][()], np.float32).reshape(tuple(meta["kspace_shape"][1:]))
+    num_low = _file_calibration_size(mask, meta["attrs"])  # unused by 2D masks' calibration (ops.acs_region)
+    return lambda shape, seed: (mask[None, None], num_low)
 
 
 def _example(path, start, stop, mask_fn, seed, with_target=True):
