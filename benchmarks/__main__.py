@@ -67,17 +67,17 @@ def table(folder):
              "Written by `python -m benchmarks`; ratios are medians of interleaved, warmed-up repeats.",
              "Both frameworks get the same CPU threads; see each JSON file for every figure.", ""]
     # <name>.json, then its variants <name>_<what>.json (e.g. vs_fastmri_avx2_avx2-onednn.json)
-    found = [(name, os.path.basename(path)[:-5]) for name in COMPARISONS
-             for path in [os.path.join(folder, f"{name}.json")] + sorted(glob.glob(os.path.join(folder, f"{name}_*.json")))
-             if os.path.exists(path)]
-    for name, file in found:
-        with open(os.path.join(folder, f"{file}.json")) as handle:
+    found = [(name, path) for name in COMPARISONS
+             for path in glob.glob(os.path.join(folder, f"{name}.json")) + sorted(glob.glob(os.path.join(folder, f"{name}_*.json")))]
+    for name, path in found:
+        file = os.path.basename(path)[: -len(".json")]
+        with open(path) as handle:
             results = json.load(handle)
         m = results["machine"]
         threads = results.get("threads", m.get("threads", "?"))
         machine = (f"{m['date'][:10]}, {m['cpus']} CPUs ({m['processor']}), {threads} threads per framework"
-                          f"{', GPU ' + ', '.join(m['gpus']) if m['gpus'] else ''}, TensorFlow {m['tensorflow']}"
-                          f"{', torch ' + m['torch'] if 'torch' in m else ''}{_cpu(results.get('cpu') or m.get('cpu'))}")
+                   f"{', GPU ' + ', '.join(m['gpus']) if m['gpus'] else ''}, TensorFlow {m['tensorflow']}"
+                   f"{', torch ' + m['torch'] if 'torch' in m else ''}{_cpu(results.get('cpu') or m.get('cpu'))}")
         lines += [f"## {file}: {COMPARISONS[name][1]}", "", f"{machine}. `{file}.json`", "",
                   "| comparison | result | goal | met |", "|---|---|---|---|"]
         lines += [f"| {r['comparison']} | {r['result']} | {r['goal']} | {_mark(r['pass'])} |"

@@ -1,6 +1,7 @@
 """The command line, run as users run it (subprocess)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -28,8 +29,6 @@ def test_user_error_has_no_traceback():
 
 def _onednn_after_the_cli(**env):
     """``TF_ENABLE_ONEDNN_OPTS`` and whether TensorFlow's oneDNN kernels are on after a CLI command."""
-    import os
-
     script = ("import os; from mrinets.cli import main; main(['plugins', '--json']); "
               "from tensorflow.python.util import _pywrap_util_port; "
               "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], bool(_pywrap_util_port.IsMklEnabled()))")

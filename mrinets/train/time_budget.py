@@ -93,10 +93,11 @@ class TimeBudget:
             return None
         rate = (step - self.mark[1]) / max(trained_until - self.mark[0], 1e-9)
         old, new = self.plan, self._candidate(step, rate, eval_seconds)
+        self.mark = (self.clock(), step)
         if abs(new["planned_steps"] - old["planned_steps"]) <= self.replan_tolerance * old["planned_steps"]:
-            self.mark = (self.clock(), step)
             return None
-        return self._plan(step, rate, eval_seconds)
+        self.plan, self.eval_s = new, float(eval_seconds)
+        return new
 
     def _plan(self, step, rate, eval_seconds):
         self.plan, self.eval_s = self._candidate(step, rate, eval_seconds), float(eval_seconds)
@@ -104,6 +105,7 @@ class TimeBudget:
         return self.plan
 
     def _candidate(self, step, rate, eval_seconds):
+        """The plan for ``rate`` steps/s and ``eval_seconds`` per validation from step ``step`` on."""
         eval_s = float(eval_seconds)
         left = self.time_left() - eval_s  # the final validation
         per_step = 1.0 / rate + (eval_s / self.eval_every if self.eval_every else 0.0)

@@ -288,8 +288,7 @@ class Trainer:
 
     def _take_plan(self, plan, again=False):
         self.set_total_steps(plan["planned_steps"])
-        self.log(("planned again at step " + str(plan["planned_at_step"]) + ": " if again else "")
-                 + time_budget.describe(plan))
+        self.log((f"planned again at step {plan['planned_at_step']}: " if again else "") + time_budget.describe(plan))
         if self.chief:
             checkpoint.atomic_write_text(os.path.join(self.run_dir, "time_budget.json"), json.dumps(plan, indent=2))
 
