@@ -129,3 +129,18 @@ def test_registered_and_tf_wrapper():
     ds = tf.data.Dataset.range(4).map(lambda s: masks.tf_sample_mask(fn, (50,), s)[0])
     out = np.stack(list(ds.as_numpy_iterator()))
     assert out.shape == (4, 50) and len({o.tobytes() for o in out}) > 1
+
+
+def test_seeded_masks_do_not_depend_on_other_threads_sharing_the_mask_object():
+    # tf.data loads examples in parallel threads that share one mask object (and its rng).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mrinets.data import PoissonDiscMask
+
+    mask = PoissonDiscMask(4, calibration=(8, 8), seed=0)
+    seeds = list(range(64))
+    sequential = [mask((3, 32, 32), seed=s)[0] for s in seeds]
+    with ThreadPoolExecutor(8) as pool:
+        concurrent = list(pool.map(lambda s: mask((3, 32, 32), seed=s)[0], seeds))
+    for seed, (one, other) in enumerate(zip(sequential, concurrent)):
+        np.testing.assert_array_equal(one, other, err_msg=f"seed {seed}")

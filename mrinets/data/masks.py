@@ -14,6 +14,7 @@ inside a ``tf.data`` pipeline, seeded per example.
 
 import contextlib
 import numbers
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,18 +32,26 @@ def _is_number(v):
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
+_SEED_LOCK = threading.RLock()  # see _temp_seed
+
+
 @contextlib.contextmanager
 def _temp_seed(rng, seed):
-    """Reseed ``rng`` for the block and restore its state after (fastMRI's ``temp_seed``)."""
+    """Reseed ``rng`` for the block and restore its state after (fastMRI's ``temp_seed``).
+
+    Held under one lock: tf.data loads examples in parallel threads that share a mask object, and
+    two reseedings of its ``rng`` at once would give masks that depend on thread timing.
+    """
     if seed is None:
         yield
         return
-    state = rng.get_state()
-    rng.seed(_seed_value(seed))
-    try:
-        yield
-    finally:
-        rng.set_state(state)
+    with _SEED_LOCK:
+        state = rng.get_state()
+        rng.seed(_seed_value(seed))
+        try:
+            yield
+        finally:
+            rng.set_state(state)
 
 
 def _seed_value(seed):
