@@ -105,7 +105,7 @@ def test_describe_reads_the_validator_fields_and_the_docstrings():
     assert conv["filters"].required and conv["filters"].default is MISSING
     assert conv["kernel_initializer"].doc and conv["stacked"].doc  # ComplexConv's and ComplexLayer's Args
     train = {k.name: k for k in config.describe_section("train", SCHEMA["train"]).keys}
-    assert train["precision"].type == "'float32' | 'mixed_float16' | 'mixed_bfloat16'"
+    assert train["precision"].type == "'float32' | 'mixed_float16' | 'mixed_bfloat16' | 'auto'"
     assert train["batch_size"].doc == SCHEMA["train"].fields["batch_size"].doc
 
 

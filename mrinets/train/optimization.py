@@ -86,13 +86,13 @@ SCHEDULES = {decay: _schedule(decay) for decay in DECAYS}
 
 def build_optimizer(cfg, total_steps):
     """``(optimizer, learning_rate)`` of the ``optimizer`` section: the Keras optimizer (wrapped for loss scaling
-    under mixed_float16) and the rate it was given, a float or the ``Schedule`` that ``train.time_limit`` rescales."""
+    under the global policy mixed_float16) and the rate it was given, a float or the ``Schedule`` that ``train.time_limit`` rescales."""
     section = dict(cfg["optimizer"])
     cls = optimizer_class(section.pop("type"))
     lr = config.build(section.pop("schedule"), learning_rate=section.pop("learning_rate"), total_steps=total_steps)
     kwargs = {k: v for k, v in section.items() if v is not None}
     optimizer = cls(learning_rate=lr, **kwargs)
-    if cfg["train"]["precision"] == "mixed_float16":
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer, lr
 

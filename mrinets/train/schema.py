@@ -17,7 +17,7 @@ from mrinets import config
 from mrinets.config import ConfigDict, ConfigError, Field, Problem, Ref
 from mrinets.errors import did_you_mean
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 STRATEGIES = ("one_device", "mirrored", "multi_worker")
 #: ``data.builtin``: a registered dataset mrinets prepares (``PreparedDataset``); ``data.options`` are its arguments.
 DATASET_REF = Ref("dataset", build="config", partial=True)
@@ -81,7 +81,9 @@ TRAIN_FIELDS = {
                             doc="also score the generalization set (real anatomy, 4x/8x challenge layout) at each "
                                 "validation; reported only, never used to pick the best checkpoint"),
     "seed": Field(int, min=0, default=0, doc="seed of weights, data order and masks"),
-    "precision": Field(str, choices=PRECISIONS, default="float32"),
+    "precision": Field(str, choices=PRECISIONS, default="float32",
+                       doc="Keras mixed-precision policy; auto: mixed_bfloat16 where the hardware computes bfloat16 "
+                           "natively (GPUs of compute capability 8.0+, CPUs with AVX-512 BF16 or AMX), else float32"),
     "distribute": Field(str, choices=STRATEGIES, default="one_device"),
     "jit_compile": Field(bool, default=False, doc="XLA-compile the train step (not under mirrored on CPU)"),
     "gradient_checkpointing": Field(bool, default=False,

@@ -20,7 +20,7 @@ from mrinets.train.checkpoint import CHECKPOINTS
 from mrinets.train.datasets import data_paths, num_slices, train_dataset, val_dataset
 from mrinets.train.optimization import Schedule, build_optimizer, current_lr
 from mrinets.train.schema import build_model, to_yaml
-from mrinets.train.strategy import is_chief
+from mrinets.train.strategy import is_chief, resolve_precision
 from mrinets.train.tensorboard import write_summary
 
 EXIT_NONFINITE = 3
@@ -86,7 +86,8 @@ class Trainer:
             raise UsageError(f"model.rank: {rank} (a {rank}D network) cannot train on 2D slice data; "
                                "the data pipeline yields (batch, coils, H, W) k-space. Use a rank-2 model, "
                                "or rank 3 on 3D data (data.builtin: mni152_3d).")
-        keras.mixed_precision.set_global_policy(train["precision"])
+        self.precision = resolve_precision(train["precision"])
+        keras.mixed_precision.set_global_policy(self.precision)
         keras.utils.set_random_seed(train["seed"])
         self.train_path, self.val_path = data_paths(cfg)
         self.num_train = self.count_examples()
@@ -321,9 +322,10 @@ class Trainer:
             if not self.resume:
                 self.save(self.latest_path, self.checkpoint_state())
         replicas = self.strategy.num_replicas_in_sync
+        precision = f"{self.precision} (auto)" if train["precision"] == "auto" else self.precision
         self.log(f"training {self.model.count_params():,} parameters for {self.total_steps} steps "
                  f"(batch {self.global_batch} over {replicas} replica{'s' * (replicas > 1)}, "
-                 f"{self.steps_per_epoch} steps/epoch, precision {train['precision']}) into {self.run_dir}")
+                 f"{self.steps_per_epoch} steps/epoch, precision {precision}) into {self.run_dir}")
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             return self._loop(tf)
