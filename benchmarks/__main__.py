@@ -29,6 +29,7 @@ COMPARISONS = {
     "complex_vs_real": ("benchmarks.complex_vs_real", "VarNet with complex vs real regularizers; complex norm speed"),
     "classical": ("benchmarks.classical", "ESPIRiT vs sigpy, every baseline's quality at 4x/8x, L1-wavelet speed vs sigpy"),
     "profile_step": ("benchmarks.profile_step", "where a VarNet train step goes, per instruction set, vs PyTorch per layer"),
+    "precision": ("benchmarks.precision", "VarNet train step in mixed_bfloat16 / mixed_float16 vs float32; what precision auto picks"),
 }
 
 

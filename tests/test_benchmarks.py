@@ -40,3 +40,15 @@ def test_threads_must_be_positive(threads):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert "Expected a strictly positive integer" in done.stderr
+
+
+def test_precision_rows_judge_bfloat16_only_where_auto_picks_it():
+    from benchmarks.precision import table_rows
+
+    configs = {"varnet": {"float32": {"step_ms": 300.0, "speedup": 1.0, "agreement": 0.0},
+                          "mixed_bfloat16": {"step_ms": 250.0, "speedup": 1.2, "agreement": 1e-3}}}
+    native, emulated = table_rows(configs, ["mixed_bfloat16"], True), table_rows(configs, ["mixed_bfloat16"], False)
+    assert native[0]["result"] == "1.20x (250 vs 300 ms; output within 1.0e-03)" and native[0]["pass"] is True
+    assert emulated[0]["goal"] == "" and emulated[0]["pass"] is None
+    configs["varnet"]["mixed_bfloat16"]["speedup"] = 0.9
+    assert table_rows(configs, ["mixed_bfloat16"], True)[0]["pass"] is False
