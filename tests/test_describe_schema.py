@@ -287,7 +287,7 @@ def test_init_plugin_network_and_unknown_name(plugin, tmp_path, capsys):
 
 def test_validate_checks_every_section_of_a_training_config(tmp_path, capsys):
     text = open(configs.find("varnet_quickstart")).read()
-    bad = text.replace("batch_size: 4", "batch_size: -4").replace("precision: float32", "precision: fp32")
+    bad = text.replace("batch_size: 4", "batch_size: -4").replace("precision: auto", "precision: fp32")
     bad = bad.replace("cascades: 6", "cascades: 6\n  cascadez: 2")
     path = tmp_path / "bad.yaml"
     path.write_text(bad)
