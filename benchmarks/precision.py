@@ -7,9 +7,8 @@ global policy) interleaved (``_timing.time_candidates``), on the
 inputs of ``benchmarks.profile_step`` (``varnet``: 1 x 8 coils x 320x320 random k-space;
 ``varnet_quickstart``: a batch of its built-in training data). ``agreement`` is the relative
 L2 difference of each policy's forward output from float32's at the same weights (the weights
-that start at zero, the regularizer scales, set to 0.1 so that the U-Nets contribute). Half precision
-pays only where the hardware computes it natively: on a CPU without AVX-512 BF16 / AMX, bfloat16
-convs are emulated. Output: ``benchmarks/results/precision.json``.
+that start at zero, the regularizer scales, set to 0.1 so that the U-Nets contribute). The goal applies
+where bfloat16 is native (``train.precision: auto`` picks it only there): that it is faster. Output: ``benchmarks/results/precision.json``.
 
     python -m benchmarks.precision [--quick] [--config varnet varnet_quickstart] [--policy ...]
 """
@@ -75,8 +74,8 @@ def compare(config_name, policies, repeats):
 
 
 def table_rows(configs, policies, native):
-    """One row per config and half-precision policy: its speed-up over float32. The goal, where bfloat16
-    is native (what ``train.precision: auto`` then picks), is that it pays: faster than float32."""
+    """One row per config and half-precision policy: its speed-up over float32, with a goal (faster) where
+    bfloat16 is native."""
     rows = []
     for name, results in configs.items():
         for policy in policies:
