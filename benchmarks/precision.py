@@ -22,25 +22,16 @@ from benchmarks._timing import print_rows, row, set_tf_threads, time_candidates,
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-def _inputs(config_name, cfg):
-    from benchmarks.profile_step import SYNTHETIC, _pipeline_inputs, _synthetic_inputs
-
-    inputs, target, _ = _synthetic_inputs(*SYNTHETIC[config_name]) if config_name in SYNTHETIC else _pipeline_inputs(cfg)
-    return inputs, target
-
-
 def compare(config_name, policies, repeats):
     """``{policy: {"step_ms", "speedup" (float32's step time over this one's), "agreement"}}``."""
     import keras
-    import tensorflow as tf
 
+    from benchmarks.profile_step import step_inputs
     from mrinets.testing import global_policy
     from mrinets.train.schema import build_model, load_config
 
     cfg = load_config(config_name)
-    inputs, target = _inputs(config_name, cfg)
-    inputs = {key: tf.convert_to_tensor(value) for key, value in inputs.items()}
-    target = tf.convert_to_tensor(target)
+    inputs, target, _ = step_inputs(config_name, cfg)
     models, steps, outputs = {}, {}, {}
     for policy in policies:
         with global_policy(policy):

@@ -62,6 +62,20 @@ def _pipeline_inputs(cfg):
     return inputs, target, batches
 
 
+def step_inputs(config_name, cfg, size=None):
+    """``(inputs, target, batches)`` of one train step of ``cfg``: tensors of synthetic k-space (``SYNTHETIC``
+    configs, or any config with ``size``) or a batch of its training pipeline (``batches``: the rest of it;
+    None for synthetic inputs)."""
+    import tensorflow as tf
+
+    if config_name in SYNTHETIC or size:
+        batch, coils, default = SYNTHETIC.get(config_name, (cfg["train"]["batch_size"], 8, size))
+        inputs, target, batches = _synthetic_inputs(batch, coils, size or default)
+    else:
+        inputs, target, batches = _pipeline_inputs(cfg)
+    return {key: tf.convert_to_tensor(value) for key, value in inputs.items()}, tf.convert_to_tensor(target), batches
+
+
 def record_layer_inputs(network, image_network_input):
     """Run ``network`` once; returns ``[(layer, input shape)]`` for each leaf layer call, in order."""
     calls = []
@@ -156,13 +170,7 @@ def _mrinets_worker(config_name, size, quick, code=None, step_only=False):
     from mrinets.train.schema import build_model, load_config
 
     cfg = load_config(config_name)
-    if config_name in SYNTHETIC or size:
-        batch, coils, default = SYNTHETIC.get(config_name, (cfg["train"]["batch_size"], 8, size))
-        inputs, target, batches = _synthetic_inputs(batch, coils, size or default)
-    else:
-        inputs, target, batches = _pipeline_inputs(cfg)
-    inputs = {key: tf.convert_to_tensor(value) for key, value in inputs.items()}
-    target = tf.convert_to_tensor(target)
+    inputs, target, batches = step_inputs(config_name, cfg, size)
     model = build_model(cfg)
     varnet = next(layer for layer in model._flatten_layers(include_self=True, recursive=True)
                   if isinstance(layer, VarNet))

@@ -40,7 +40,7 @@ def cpu_flags(path="/proc/cpuinfo"):
 def native_bfloat16():
     """Whether TensorFlow computes bfloat16 natively here: on every visible GPU of compute capability 8.0 or
     newer, or, without a GPU, on a CPU with AVX-512 BF16 or AMX while oneDNN is on (``TF_ENABLE_ONEDNN_OPTS``
-    not ``0``; elsewhere bfloat16 convs are emulated and slower than float32)."""
+    not ``0``)."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
