@@ -29,6 +29,13 @@ def check_positive_int(value, name):
     return check_int(value, name, 1, "a strictly positive integer")
 
 
+def check_positive_number(value, name):
+    """``value`` as a ``float`` > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise invalid_argument(name, "a strictly positive number", value)
+    return float(value)
+
+
 def check_rank(rank):
     """The number of spatial axes, 1, 2 or 3, as an ``int``."""
     if not is_int(rank) or rank not in (1, 2, 3):

@@ -142,6 +142,42 @@ def test_network_round_trip_save_load_and_fit(rng, tmp_path):
     assert np.isfinite(history.history["loss"][0])
 
 
+def test_regularizer_scale_gain_speeds_up_only_the_scales(rng):
+    """With gain g, a stored scale v acts as g * v: same outputs as gain 1 with scale g * v, a
+    gradient g times larger, so Adam's first step (about the learning rate) moves the scale g times
+    as far; the regularizer's weights get the same gradients."""
+    inputs = recon_inputs(rng)
+    target = tf.abs(ops.zero_filled(inputs["kspace"]))
+
+    def varnet(gain):
+        keras.utils.set_random_seed(1)
+        return networks.build({"type": "VarNet", "cascades": 2, "sensitivity": None, "start": "cg_sense",
+                               "regularizer_scale": 0.0, "regularizer_scale_gain": gain,
+                               "regularizer": {"type": "UNet", "dtype": "float32", "in_channels": 2,
+                                               "filters": [4, 8], "normalize": True}})
+
+    plain, fast = varnet(1.0), varnet(10.0)
+    assert fast.get_layer(index=-1).get_config()["regularizer_scale_gain"] == 10.0
+    for model, value in ((plain, 0.3), (fast, 0.03)):
+        for variable in model.get_layer(index=-1).regularizer_scales:
+            variable.assign(value)
+    gradients = []
+    for model in (plain, fast):
+        with tf.GradientTape() as tape:
+            output = model(inputs)
+            loss = tf.reduce_mean(tf.abs(output - target))
+        gradients.append((output, tape.gradient(loss, model.trainable_variables)))
+    (out_plain, grad_plain), (out_fast, grad_fast) = gradients
+    np.testing.assert_allclose(out_fast.numpy(), out_plain.numpy(), rtol=1e-5, atol=1e-6)
+    names = [v.path for v in plain.trainable_variables]
+    for name, g_plain, g_fast in zip(names, grad_plain, grad_fast):
+        factor = 10.0 if "regularizer_scale" in name else 1.0
+        np.testing.assert_allclose(g_fast.numpy(), factor * g_plain.numpy(), rtol=1e-4, atol=1e-7, err_msg=name)
+    assert sum("regularizer_scale" in name for name in names) == 2
+    with pytest.raises(Exception, match="regularizer_scale_gain"):
+        varnet(0.0)
+
+
 def test_complex_unet_converts_only_at_its_edges():
     """The traced graph of a complex U-Net has the same number of complex<->real conversions at any depth."""
     def conversions(depth):

@@ -6,24 +6,18 @@ pairs with grid axis ``d`` of ``mrinets.ops.nufft``); reshape to `(M, rank)` for
 
 import numpy as np
 
-from mrinets.arguments import check_positive_int, invalid_argument
+from mrinets.arguments import check_positive_int, check_positive_number, invalid_argument
 
 _GOLDEN_RATIO = (1 + np.sqrt(5)) / 2
 RADIAL_ORDERINGS = ("linear", "golden", "tiny", "golden_half", "tiny_half", "sorted", "sorted_golden", "sorted_tiny")
 _ANGLE_RANGES = {"full": 2 * np.pi, "half": np.pi}
 
 
-def _positive_float(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise invalid_argument(name, "a strictly positive number", value)
-    return float(value)
-
-
 def _readout(base_resolution, readout_os):
     """`(samples,)` radii of a spoke through the centre: ``(i - samples / 2) * 2 pi / samples``."""
     # Half-way cases round up, as tensorflow-mri's ``int(base_resolution * readout_os + 0.5)``.
     samples = int(np.floor(check_positive_int(base_resolution, "base_resolution")
-                           * _positive_float(readout_os, "readout_os") + 0.5))
+                           * check_positive_number(readout_os, "readout_os") + 0.5))
     return (np.arange(samples) - samples // 2) * (2 * np.pi / samples)
 
 
@@ -86,8 +80,8 @@ def spiral_trajectory(base_resolution, views, density_exponent=2.0, acceleration
     """
     base_resolution = check_positive_int(base_resolution, "base_resolution")
     views = check_positive_int(views, "views")
-    exponent = _positive_float(density_exponent, "density_exponent")
-    acceleration = _positive_float(acceleration, "acceleration")
+    exponent = check_positive_number(density_exponent, "density_exponent")
+    acceleration = check_positive_number(acceleration, "acceleration")
     turns = exponent * base_resolution / (2 * views * acceleration)
     if samples is None:
         length = 2 * np.pi**2 * turns / (exponent + 1) + np.pi  # arc length plus the radial run
