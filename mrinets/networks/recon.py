@@ -276,7 +276,7 @@ class Unrolled(ReconNetwork):
 
     def __init__(self, rank: Rank = 2, iterations: PositiveInt = 5, regularizer: NetworkRef = "CNN",
                  data_consistency: OptionalConsistencyRef = "GradientDC", share_weights: bool = False,
-                 regularizer_scale_gain: float = 1.0, coil_maps: CoilMaps = "acs", **kwargs):
+                 coil_maps: CoilMaps = "acs", **kwargs):
         super().__init__(rank, **kwargs)
         ops.coil_maps.parse_spec(coil_maps)
         self.coil_maps_spec = coil_maps
